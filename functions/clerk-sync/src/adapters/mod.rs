@@ -1,0 +1,5 @@
+//! Adapters: the ports implemented over the AWS SDK. SDK types stop here.
+
+pub mod aws;
+pub mod secrets_manager;
+pub mod sqs;

@@ -1,0 +1,274 @@
+//! The webhook function: `POST /webhooks/clerk` → verify the Svix signature → queue on SQS.
+//!
+//! A 2xx means the event is durably on the queue (or deliberately ignored); every other answer
+//! makes Svix retry, so nothing is queued for any non-2xx and nothing is acknowledged before
+//! `SendMessage` succeeded.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use base64::Engine;
+use clerk_sync::adapters::{secrets_manager::SecretsManagerSource, sqs::SqsEventQueue};
+use clerk_sync::config::WebhookConfig;
+use clerk_sync::domain::webhook::{EventTypeFilter, MAX_BODY_BYTES, Rejection, Unverified};
+use clerk_sync::ports::{DependencyError, EventQueue};
+use clerk_sync::secret_cache::{KeysUnavailable, SecretCache};
+use clerk_sync::telemetry::error_chain;
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpResponse;
+use lambda_http::http::{Method, StatusCode, header};
+use lambda_http::request::LambdaRequest;
+use lambda_http::{Body, LambdaEvent, Request, Response, Service};
+use serde::Serialize;
+use serde_json::json;
+use tracing::Instrument;
+
+/// The one route this function serves.
+pub const ROUTE: &str = "/webhooks/clerk";
+
+/// Everything a request is answered with other than success, decided in one place
+/// ([`IngestError::status`]).
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("no route for this path")]
+    NotFound,
+    #[error("only POST is allowed on {ROUTE}")]
+    MethodNotAllowed,
+    #[error("body is flagged base64-encoded but is not valid base64")]
+    InvalidBase64,
+    #[error("body is larger than {MAX_BODY_BYTES} bytes")]
+    TooLarge,
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    #[error("signing secrets unavailable")]
+    SecretsUnavailable(#[source] KeysUnavailable),
+    #[error("could not queue the event")]
+    QueueUnavailable(#[source] DependencyError),
+}
+
+impl From<KeysUnavailable> for IngestError {
+    fn from(e: KeysUnavailable) -> Self {
+        Self::SecretsUnavailable(e)
+    }
+}
+
+impl IngestError {
+    /// The HTTP status and the stable machine-readable code for this error.
+    pub fn status(&self) -> (StatusCode, &'static str) {
+        use Rejection as R;
+        match self {
+            Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Self::InvalidBase64 => (StatusCode::BAD_REQUEST, "invalid_base64"),
+            Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::Rejected(R::MissingHeader(_)) => (StatusCode::BAD_REQUEST, "missing_header"),
+            Self::Rejected(R::InvalidHeader(_)) => (StatusCode::BAD_REQUEST, "invalid_header"),
+            Self::Rejected(R::BodyNotUtf8 | R::BodyNotJson(_)) => {
+                (StatusCode::BAD_REQUEST, "invalid_body")
+            }
+            Self::Rejected(R::EnvelopeMissing(_)) => (StatusCode::BAD_REQUEST, "invalid_envelope"),
+            Self::Rejected(R::SignatureMismatch) => (StatusCode::UNAUTHORIZED, "invalid_signature"),
+            Self::Rejected(R::TimestampTooOld | R::TimestampInFuture) => {
+                (StatusCode::UNAUTHORIZED, "timestamp_out_of_tolerance")
+            }
+            Self::SecretsUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "secrets_unavailable"),
+            Self::QueueUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "queue_unavailable"),
+        }
+    }
+
+    /// The JSON error response. Callers see the top-level message only; causes go to the log.
+    pub fn into_response(self) -> Response<Body> {
+        let (status, code) = self.status();
+        if status.is_server_error() {
+            tracing::error!(status = status.as_u16(), code, error = %error_chain(&self), "webhook not queued");
+        } else {
+            tracing::warn!(status = status.as_u16(), code, reason = %self, "webhook rejected");
+        }
+        let mut response = json_response(
+            status,
+            &json!({"error": {"code": code, "message": self.to_string()}}),
+        );
+        if matches!(self, Self::MethodNotAllowed) {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+        }
+        response
+    }
+}
+
+/// What happened to a genuine event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Queued { svix_id: String },
+    Ignored,
+}
+
+impl Outcome {
+    fn into_response(self) -> Response<Body> {
+        match self {
+            Self::Queued { svix_id } => json_response(
+                StatusCode::ACCEPTED,
+                &json!({"status": "queued", "id": svix_id}),
+            ),
+            Self::Ignored => json_response(StatusCode::OK, &json!({"status": "ignored"})),
+        }
+    }
+}
+
+fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::Text(body.to_string()))
+        .expect("static parts are valid")
+}
+
+/// The webhook application: its secrets, its queue and the event types it forwards.
+pub struct Webhook {
+    secrets: SecretCache,
+    queue: Arc<dyn EventQueue>,
+    synced: EventTypeFilter,
+}
+
+impl Webhook {
+    pub fn new(secrets: SecretCache, queue: Arc<dyn EventQueue>, synced: EventTypeFilter) -> Self {
+        Self {
+            secrets,
+            queue,
+            synced,
+        }
+    }
+
+    /// Wires the AWS adapters. Builds clients only; nothing is fetched until the first request.
+    pub fn from_config(config: &WebhookConfig, sdk: &aws_config::SdkConfig) -> Self {
+        let source =
+            SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(sdk), &config.secret_id);
+        let queue = SqsEventQueue::new(aws_sdk_sqs::Client::new(sdk), &config.queue_url);
+        Self::new(
+            SecretCache::new(Arc::new(source), config.secret_cache),
+            Arc::new(queue),
+            config.synced_event_types.clone(),
+        )
+    }
+
+    /// Answers one HTTP request.
+    pub async fn handle(&self, request: Request) -> Response<Body> {
+        let span = tracing::info_span!(
+            "webhook",
+            svix_id = tracing::field::Empty,
+            event_type = tracing::field::Empty
+        );
+        async {
+            match self.ingest(&request).await {
+                Ok(outcome) => outcome.into_response(),
+                Err(e) => e.into_response(),
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn ingest(&self, request: &Request) -> Result<Outcome, IngestError> {
+        if request.uri().path() != ROUTE {
+            return Err(IngestError::NotFound);
+        }
+        if request.method() != Method::POST {
+            return Err(IngestError::MethodNotAllowed);
+        }
+        let body: &[u8] = request.body().as_ref();
+        if body.len() > MAX_BODY_BYTES {
+            return Err(IngestError::TooLarge);
+        }
+        // Malformed requests are refused before any dependency is touched.
+        let unverified = Unverified::parse(request.headers(), body)?;
+        let span = tracing::Span::current();
+        span.record("svix_id", unverified.svix_id().as_str());
+
+        let keys = self.secrets.current().await?;
+        let event = match unverified.verify(&keys) {
+            Err(Rejection::SignatureMismatch) => {
+                match self.secrets.refresh_after_mismatch(&keys).await? {
+                    // The secret may have been rotated since we cached it.
+                    Some(fresh) => unverified.verify(&fresh)?,
+                    None => return Err(Rejection::SignatureMismatch.into()),
+                }
+            }
+            other => other?,
+        };
+        span.record("event_type", &*event.event_type);
+
+        if !self.synced.allows(&event.event_type) {
+            tracing::info!(
+                outcome = "ignored",
+                "event type not synced; acknowledged without queueing"
+            );
+            return Ok(Outcome::Ignored);
+        }
+        self.queue
+            .enqueue(&event)
+            .await
+            .map_err(IngestError::QueueUnavailable)?;
+        tracing::info!(outcome = "queued", "event queued");
+        Ok(Outcome::Queued {
+            svix_id: event.svix_id.to_string(),
+        })
+    }
+}
+
+/// The answer to one Lambda event: lambda_http's own conversion, or one we built before it.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Reply<R> {
+    Converted(R),
+    Direct(ApiGatewayV2httpResponse),
+}
+
+/// The Lambda-facing service: API Gateway HTTP API (payload v2) or function URL events in,
+/// their responses out. The local gateway calls exactly this too.
+///
+/// lambda_http panics on a body flagged `isBase64Encoded` that is not base64, which API Gateway
+/// would turn into a 500 and Svix into retries forever; such events are answered 400 here,
+/// before lambda_http converts the event.
+pub fn lambda_service(
+    app: Arc<Webhook>,
+) -> impl Service<
+    LambdaEvent<LambdaRequest>,
+    Response = Reply<impl Serialize + Send + 'static>,
+    Error = lambda_http::Error,
+    Future: Send + 'static,
+> + Clone {
+    lambda_http::service_fn(move |event: LambdaEvent<LambdaRequest>| {
+        let app = app.clone();
+        async move {
+            if let LambdaRequest::ApiGatewayV2(request) = &event.payload {
+                let undecodable = request.is_base64_encoded
+                    && request.body.as_deref().is_some_and(|b| {
+                        base64::engine::general_purpose::STANDARD.decode(b).is_err()
+                    });
+                if undecodable {
+                    return Ok(Reply::Direct(apigw_v2_response(
+                        IngestError::InvalidBase64.into_response(),
+                    )));
+                }
+            }
+            let mut adapter =
+                lambda_http::Adapter::from(lambda_http::service_fn(move |request: Request| {
+                    let app = app.clone();
+                    async move { Ok::<_, Infallible>(app.handle(request).await) }
+                }));
+            match adapter.call(event).await {
+                Ok(converted) => Ok(Reply::Converted(converted)),
+                Err(never) => match never {},
+            }
+        }
+    })
+}
+
+fn apigw_v2_response(response: Response<Body>) -> ApiGatewayV2httpResponse {
+    let (parts, body) = response.into_parts();
+    let mut out = ApiGatewayV2httpResponse::default();
+    out.status_code = i64::from(parts.status.as_u16());
+    out.headers = parts.headers;
+    out.body = Some(body);
+    out
+}

@@ -1,0 +1,116 @@
+//! The local AWS emulator: moto's server, run from the project's venv on a free loopback port.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+/// Region and credentials the emulator accepts. Local development values, not secrets.
+pub const REGION: &str = "us-east-1";
+pub const ACCESS_KEY_ID: &str = "local-dev-access-key";
+pub const SECRET_ACCESS_KEY: &str = "local-dev-secret-key";
+
+/// A running emulator, or one given by `AWS_ENDPOINT_URL`. A started one stops when this is
+/// dropped, or when this process exits, whichever comes first.
+pub struct Emulator {
+    endpoint: String,
+    process: Option<(Child, ChildStdin)>,
+}
+
+impl Emulator {
+    /// Uses `AWS_ENDPOINT_URL` when set, else starts a new emulator.
+    pub fn from_env_or_start() -> anyhow::Result<Self> {
+        match std::env::var("AWS_ENDPOINT_URL") {
+            Ok(url) if !url.trim().is_empty() => Ok(Self {
+                endpoint: url.trim().trim_end_matches('/').to_owned(),
+                process: None,
+            }),
+            _ => Self::start(),
+        }
+    }
+
+    /// Starts moto on a free port and waits until it accepts requests.
+    pub fn start() -> anyhow::Result<Self> {
+        let root = crate::workspace_root();
+        let python = std::env::var_os("MOTO_PYTHON")
+            .map(Into::into)
+            .unwrap_or_else(|| root.join(".venv/bin/python"));
+        if !python.exists() {
+            bail!(
+                "{} not found: run `scripts/bootstrap.sh` (or `make setup`) to install the emulator",
+                python.display()
+            );
+        }
+        let mut child = Command::new(&python)
+            .arg(root.join("infra/devkit/moto_emulator.py"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting {}", python.display()))?;
+        let stdin = child.stdin.take().expect("piped");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("piped"))
+            .read_line(&mut line)
+            .context("reading the emulator's READY line")?;
+        let port = line
+            .trim()
+            .strip_prefix("READY ")
+            .and_then(|p| p.parse::<u16>().ok())
+            .with_context(|| format!("emulator did not start (said {line:?})"))?;
+        Ok(Self {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            process: Some((child, stdin)),
+        })
+    }
+
+    /// One emulator per test process, started on first use.
+    pub fn shared() -> &'static Emulator {
+        static SHARED: OnceLock<Emulator> = OnceLock::new();
+        SHARED.get_or_init(|| Emulator::from_env_or_start().expect("local AWS emulator"))
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// SDK configuration pointing every client at this emulator.
+    pub async fn sdk_config(&self) -> SdkConfig {
+        sdk_config_for(&self.endpoint).await
+    }
+}
+
+/// SDK configuration for an emulator at `endpoint`, with the local development credentials.
+pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            ACCESS_KEY_ID,
+            SECRET_ACCESS_KEY,
+            None,
+            None,
+            "devkit",
+        ))
+        .endpoint_url(endpoint)
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(1))
+                .operation_timeout(Duration::from_secs(10))
+                .build(),
+        )
+        .load()
+        .await
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some((mut child, stdin)) = self.process.take() {
+            drop(stdin);
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
