@@ -100,11 +100,11 @@ impl SecretCache {
         seen: &Arc<WebhookKeys>,
     ) -> Result<Option<Arc<WebhookKeys>>, KeysUnavailable> {
         let mut state = self.state.lock().await;
-        if let Some((keys, _)) = &state.keys {
-            if !Arc::ptr_eq(keys, seen) {
-                // Another request refreshed while we waited for the lock.
-                return Ok(Some(keys.clone()));
-            }
+        if let Some((keys, _)) = &state.keys
+            && !Arc::ptr_eq(keys, seen)
+        {
+            // Another request refreshed while we waited for the lock.
+            return Ok(Some(keys.clone()));
         }
         let now = Instant::now();
         if !state.may_read(now, self.policy.min_refresh_interval) {

@@ -220,7 +220,7 @@ impl Webhook {
 #[serde(untagged)]
 pub enum Reply<R> {
     Converted(R),
-    Direct(ApiGatewayV2httpResponse),
+    Direct(Box<ApiGatewayV2httpResponse>),
 }
 
 /// The Lambda-facing service: API Gateway HTTP API (payload v2) or function URL events in,
@@ -246,9 +246,8 @@ pub fn lambda_service(
                         base64::engine::general_purpose::STANDARD.decode(b).is_err()
                     });
                 if undecodable {
-                    return Ok(Reply::Direct(apigw_v2_response(
-                        IngestError::InvalidBase64.into_response(),
-                    )));
+                    let response = apigw_v2_response(IngestError::InvalidBase64.into_response());
+                    return Ok(Reply::Direct(Box::new(response)));
                 }
             }
             let mut adapter =

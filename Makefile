@@ -1,0 +1,47 @@
+# The two commands that matter: `make local` runs the system, `make test` runs every check.
+SHELL := bash
+.DEFAULT_GOAL := help
+CARGO ?= cargo
+VENV := .venv
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export SAM_CLI_TELEMETRY := 0
+DEVTOOL := $(CARGO) run -q -p local-stack --bin devtool --
+
+.PHONY: help setup local test fmt lint post queue event watch invoke-webhook bench
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+setup: ## install the project's Python tools (moto, cargo-lambda) into ./.venv; idempotent
+	@scripts/bootstrap.sh
+
+local: setup ## run the whole system locally: emulator, resources, gateway on 127.0.0.1:LOCAL_PORT (3000)
+	$(CARGO) run -q -p local-stack --bin local-stack
+
+test: setup ## every test and lint: formatting, clippy, unit, emulator-backed integration, end to end
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) test --workspace --all-targets --locked
+
+fmt: ## format the code
+	$(CARGO) fmt --all
+
+post: ## sign a fixture now and post it to the running local stack (FIXTURE=user.created)
+	$(DEVTOOL) post $(or $(FIXTURE),user.created)
+
+queue: ## show the local queues (TAKE=1 drains and prints the events queue)
+	$(DEVTOOL) queue $(if $(TAKE),--take)
+
+event: ## print a freshly signed API Gateway v2 event for a fixture (FIXTURE=user.created)
+	@$(DEVTOOL) event $(or $(FIXTURE),user.created)
+
+watch: setup ## run the functions under `cargo lambda watch` against the running local stack
+	cargo lambda watch --env-file .local/lambda.env
+
+invoke-webhook: setup ## sign a fixture into a fresh API Gateway event and `cargo lambda invoke` the webhook
+	@mkdir -p .local
+	$(DEVTOOL) event $(or $(FIXTURE),user.created) > .local/webhook-event.json
+	cargo lambda invoke webhook --data-file .local/webhook-event.json
+
+bench: ## criterion benchmarks (release profile)
+	$(CARGO) bench --workspace

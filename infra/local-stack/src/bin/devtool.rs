@@ -1,0 +1,193 @@
+//! `devtool`: signs Clerk fixtures and posts them to the local gateway, builds API Gateway
+//! events for `cargo lambda invoke`, and shows the local queues.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use clap::{Parser, Subcommand};
+use devkit::signing::{DEV_WEBHOOK_SECRET, sign_now};
+
+#[derive(Parser)]
+#[command(about = "Development helpers for the local stack")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Sign a webhook fixture now and POST it to the local gateway.
+    Post {
+        /// A fixture name (`user.created`) or a path to a JSON file.
+        fixture: String,
+        /// Gateway base URL; defaults to the running local stack's.
+        #[arg(long)]
+        url: Option<String>,
+        /// Signing secret; defaults to the first of CLERK_WEBHOOK_SECRET, else the dev secret.
+        #[arg(long)]
+        secret: Option<String>,
+    },
+    /// Print a freshly signed API Gateway v2 event for `cargo lambda invoke --data-file`.
+    Event {
+        fixture: String,
+        #[arg(long)]
+        secret: Option<String>,
+    },
+    /// Show the events queue and dead-letter queue of the running local stack.
+    Queue {
+        /// Receive, print and delete the messages on the events queue.
+        #[arg(long)]
+        take: bool,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Post {
+            fixture,
+            url,
+            secret,
+        } => post(&fixture, url, secret).await,
+        Command::Event { fixture, secret } => {
+            let body = read_fixture(&fixture)?;
+            let headers = sign_now(&signing_secret(secret), &body);
+            let event =
+                devkit::apigw::request_event("POST", webhook::ROUTE, &headers, body.as_bytes());
+            println!("{}", serde_json::to_string_pretty(&event)?);
+            Ok(())
+        }
+        Command::Queue { take } => queue(take).await,
+    }
+}
+
+fn read_fixture(fixture: &str) -> anyhow::Result<String> {
+    let path = std::path::Path::new(fixture);
+    if path.exists() {
+        return std::fs::read_to_string(path).with_context(|| format!("reading {fixture}"));
+    }
+    let name = fixture.strip_suffix(".json").unwrap_or(fixture);
+    let path = devkit::workspace_root().join(format!("tests/fixtures/clerk/{name}.json"));
+    std::fs::read_to_string(&path)
+        .with_context(|| format!("no fixture {fixture} (looked for {})", path.display()))
+}
+
+fn signing_secret(explicit: Option<String>) -> String {
+    explicit
+        .or_else(|| {
+            let list = std::env::var("CLERK_WEBHOOK_SECRET").ok()?;
+            list.split(|c: char| c == ',' || c.is_whitespace())
+                .find(|s| !s.is_empty())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| DEV_WEBHOOK_SECRET.to_owned())
+}
+
+fn stack_env() -> BTreeMap<String, String> {
+    local_stack::read_env_file().unwrap_or_default()
+}
+
+async fn post(fixture: &str, url: Option<String>, secret: Option<String>) -> anyhow::Result<()> {
+    let body = read_fixture(fixture)?;
+    let base = url
+        .or_else(|| stack_env().remove("LOCAL_GATEWAY_URL"))
+        .unwrap_or_else(|| {
+            format!(
+                "http://127.0.0.1:{}",
+                std::env::var("LOCAL_PORT").unwrap_or_else(|_| "3000".into())
+            )
+        });
+    let target = format!("{}{}", base.trim_end_matches('/'), webhook::ROUTE);
+    let headers = sign_now(&signing_secret(secret), &body);
+    let response = reqwest::Client::new()
+        .post(&target)
+        .headers(headers)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .with_context(|| {
+            format!("posting to {target} (is the local stack running? `make local`)")
+        })?;
+    let status = response.status();
+    println!("POST {target} -> {status}");
+    println!("{}", response.text().await?);
+    if !status.is_success() {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+async fn queue(take: bool) -> anyhow::Result<()> {
+    let env = local_stack::read_env_file()?;
+    let get = |k: &str| {
+        env.get(k)
+            .cloned()
+            .with_context(|| format!("{k} missing from the stack's env file"))
+    };
+    let sdk = devkit::emulator::sdk_config_for(&get("AWS_ENDPOINT_URL")?).await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    for (label, url) in [
+        ("events queue", get("EVENTS_QUEUE_URL")?),
+        ("dead-letter queue", get("EVENTS_DLQ_URL")?),
+    ] {
+        let attrs = sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::All)
+            .send()
+            .await?
+            .attributes
+            .unwrap_or_default();
+        let count = |a: QueueAttributeName| attrs.get(&a).cloned().unwrap_or_else(|| "?".into());
+        println!(
+            "{label:<18} {} visible, {} in flight  ({url})",
+            count(QueueAttributeName::ApproximateNumberOfMessages),
+            count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        );
+    }
+    if !take {
+        return Ok(());
+    }
+    let url = get("EVENTS_QUEUE_URL")?;
+    loop {
+        let messages = sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .message_attribute_names("All")
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await?
+            .messages
+            .unwrap_or_default();
+        if messages.is_empty() {
+            return Ok(());
+        }
+        for message in messages {
+            let attrs = message.message_attributes().cloned().unwrap_or_default();
+            let attr = |k: &str| {
+                attrs
+                    .get(k)
+                    .and_then(|v| v.string_value())
+                    .unwrap_or("-")
+                    .to_owned()
+            };
+            println!(
+                "\nsvix_id={} event_type={} svix_timestamp={}",
+                attr("svix_id"),
+                attr("event_type"),
+                attr("svix_timestamp")
+            );
+            println!("{}", message.body().unwrap_or_default());
+            if let Some(handle) = message.receipt_handle() {
+                sqs.delete_message()
+                    .queue_url(&url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await?;
+            }
+        }
+    }
+}
