@@ -5,15 +5,11 @@ use tracing_subscriber::EnvFilter;
 /// Installs the global subscriber. The level comes from `RUST_LOG`, else Lambda's
 /// `AWS_LAMBDA_LOG_LEVEL`, else `info`.
 pub fn init() {
-    let filter = EnvFilter::try_from_env("RUST_LOG")
-        .or_else(|_| {
-            EnvFilter::try_new(
-                std::env::var("AWS_LAMBDA_LOG_LEVEL")
-                    .unwrap_or_default()
-                    .to_lowercase(),
-            )
-        })
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let level = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let filter = level("RUST_LOG")
+        .or_else(|| level("AWS_LAMBDA_LOG_LEVEL").map(|l| l.to_lowercase()))
+        .and_then(|directives| EnvFilter::try_new(directives).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
     let in_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let builder = tracing_subscriber::fmt()
@@ -31,7 +27,10 @@ pub fn init() {
         // CloudWatch stamps every line itself and shows no colours.
         builder.with_ansi(false).without_time().try_init()
     } else {
-        builder.try_init()
+        use std::io::IsTerminal;
+        builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init()
     };
 }
 
