@@ -74,7 +74,13 @@ impl SecretCache {
         let now = Instant::now();
         match &state.keys {
             Some((keys, at)) if now.duration_since(*at) < self.policy.max_age => Ok(keys.clone()),
-            Some((keys, _)) if !state.may_read(now, self.policy.min_refresh_interval) => {
+            // Expired keys are re-read; after a failed re-read, wait before trying again.
+            Some((keys, _))
+                if !state.may_read(
+                    now,
+                    self.policy.min_refresh_interval.min(self.policy.max_age),
+                ) =>
+            {
                 Ok(keys.clone())
             }
             Some((keys, _)) => {

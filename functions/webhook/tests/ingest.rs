@@ -52,6 +52,37 @@ fn function(app: Webhook) -> JsonFn {
 }
 
 impl Harness {
+    /// The real Secrets Manager adapter for this harness's secret.
+    fn secret_source(&self) -> SecretsManagerSource {
+        SecretsManagerSource::new(
+            aws_sdk_secretsmanager::Client::new(&self.sdk),
+            &self.resources.webhook_secret_id,
+        )
+    }
+
+    /// The same resources, served by a webhook wired with the given secret source, cache policy
+    /// and SQS configuration.
+    fn rewired(
+        &self,
+        source: Arc<dyn SecretSource>,
+        policy: CachePolicy,
+        sqs_sdk: &aws_config::SdkConfig,
+    ) -> Self {
+        let app = Webhook::new(
+            SecretCache::new(source, policy),
+            Arc::new(SqsEventQueue::new(
+                aws_sdk_sqs::Client::new(sqs_sdk),
+                &self.resources.queue_url,
+            )),
+            EventTypeFilter::default(),
+        );
+        Self {
+            function: function(app),
+            sdk: self.sdk.clone(),
+            resources: self.resources.clone(),
+        }
+    }
+
     async fn invoke(&self, event: Value) -> HttpResponse {
         read_response(&(self.function)(event).await.unwrap()).unwrap()
     }
@@ -416,25 +447,11 @@ async fn unreachable_queue_endpoint_makes_a_genuine_event_503_and_nothing_is_que
     let dead_endpoint = format!("http://{}", dead.local_addr().unwrap());
     drop(dead);
     let dead_sdk = sdk_config_for(&dead_endpoint).await;
-    let app = Webhook::new(
-        SecretCache::new(
-            Arc::new(SecretsManagerSource::new(
-                aws_sdk_secretsmanager::Client::new(&h.sdk),
-                &h.resources.webhook_secret_id,
-            )),
-            CachePolicy::default(),
-        ),
-        Arc::new(SqsEventQueue::new(
-            aws_sdk_sqs::Client::new(&dead_sdk),
-            &h.resources.queue_url,
-        )),
-        EventTypeFilter::default(),
+    let broken = h.rewired(
+        Arc::new(h.secret_source()),
+        CachePolicy::default(),
+        &dead_sdk,
     );
-    let broken = Harness {
-        function: function(app),
-        sdk: h.sdk.clone(),
-        resources: h.resources.clone(),
-    };
 
     let started = std::time::Instant::now();
     let response = broken.post_signed(&devkit::fixture("user.created")).await;
@@ -469,30 +486,15 @@ async fn rotated_secret_is_picked_up_without_restart_and_forgeries_cannot_hammer
     let h = harness("rotation").await;
     let reads = Arc::new(AtomicUsize::new(0));
     let interval = Duration::from_millis(1500);
-    let app = Webhook::new(
-        SecretCache::new(
-            Arc::new(Counting {
-                inner: SecretsManagerSource::new(
-                    aws_sdk_secretsmanager::Client::new(&h.sdk),
-                    &h.resources.webhook_secret_id,
-                ),
-                reads: reads.clone(),
-            }),
-            CachePolicy {
-                min_refresh_interval: interval,
-                max_age: Duration::from_secs(3600),
-            },
-        ),
-        Arc::new(SqsEventQueue::new(
-            aws_sdk_sqs::Client::new(&h.sdk),
-            &h.resources.queue_url,
-        )),
-        EventTypeFilter::default(),
-    );
-    let h = Harness {
-        function: function(app),
-        ..h
+    let source = Arc::new(Counting {
+        inner: h.secret_source(),
+        reads: reads.clone(),
+    });
+    let policy = CachePolicy {
+        min_refresh_interval: interval,
+        max_age: Duration::from_secs(3600),
     };
+    let h = h.rewired(source, policy, &h.sdk);
     let body = devkit::fixture("user.updated");
 
     assert_eq!(h.post_signed(&body).await.status, 202);
@@ -533,4 +535,59 @@ async fn rotated_secret_is_picked_up_without_restart_and_forgeries_cannot_hammer
         2,
         "only the two genuine events were queued"
     );
+}
+
+#[tokio::test]
+async fn unreadable_signing_secret_makes_a_genuine_event_503_and_nothing_is_queued() {
+    let h = harness("nosecret").await;
+    aws_sdk_secretsmanager::Client::new(&h.sdk)
+        .delete_secret()
+        .secret_id(&h.resources.webhook_secret_id)
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .unwrap();
+
+    let response = h.post_signed(&devkit::fixture("user.created")).await;
+
+    assert_eq!(
+        (response.status, error_code(&response)),
+        (503, "secrets_unavailable".into())
+    );
+    h.assert_queue_empty().await;
+}
+
+#[tokio::test]
+async fn retired_secret_stops_being_accepted_once_the_cached_keys_reach_their_max_age() {
+    let h = harness("maxage").await;
+    let max_age = Duration::from_millis(800);
+    let policy = CachePolicy {
+        min_refresh_interval: Duration::from_secs(3600),
+        max_age,
+    };
+    let h = h.rewired(Arc::new(h.secret_source()), policy, &h.sdk);
+    let body = devkit::fixture("user.updated");
+    assert_eq!(h.post_signed(&body).await.status, 202);
+
+    // The old endpoint is deleted in Clerk; only the new secret remains.
+    put_secret(&h.sdk, &h.resources.webhook_secret_id, OTHER_SECRET)
+        .await
+        .unwrap();
+    assert_eq!(
+        h.post_signed(&body).await.status,
+        202,
+        "cached keys still accept the old secret"
+    );
+    tokio::time::sleep(max_age + Duration::from_millis(100)).await;
+
+    assert_eq!(
+        h.post_signed(&body).await.status,
+        401,
+        "old secret refused after max age"
+    );
+    assert_eq!(
+        h.post(&sign_now(OTHER_SECRET, &body), &body).await.status,
+        202
+    );
+    assert_eq!(h.drain().await.len(), 3);
 }
