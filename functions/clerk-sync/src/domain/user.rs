@@ -1,0 +1,423 @@
+//! Clerk users and the ordering rules that make duplicates and reordering converge.
+//!
+//! `decide` is the one place that says which write wins: a create/update applies only when its
+//! `updated_at` is newer than what is stored, a delete leaves a tombstone that nothing brings
+//! back. The DynamoDB adapter expresses exactly this as a condition on a single write.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A Clerk user id (`user_…`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct UserId(String);
+
+impl UserId {
+    pub fn parse(raw: &str) -> Result<Self, EventError> {
+        let ok = !raw.is_empty() && raw.len() <= 128 && raw.bytes().all(|b| b.is_ascii_graphic());
+        if ok {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(EventError::MissingUserId)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for UserId {
+    type Error = EventError;
+    fn try_from(raw: String) -> Result<Self, EventError> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<UserId> for String {
+    fn from(id: UserId) -> String {
+        id.0
+    }
+}
+
+/// Why a queued event can never be applied (poison: retrying cannot help).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    #[error("event body is not a Clerk event: {0}")]
+    Unparseable(String),
+    #[error("event has no usable user id")]
+    MissingUserId,
+    #[error("user event has no updated_at")]
+    MissingUpdatedAt,
+    #[error("event type {0} is not a user event")]
+    NotAUserEvent(String),
+}
+
+/// One email address of a user, with its verification status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailAddress {
+    pub id: String,
+    pub email_address: String,
+    /// `verified`, `unverified`, …; `None` when Clerk sends no verification.
+    pub verification_status: Option<String>,
+}
+
+/// The fields an application needs, as Clerk last reported them. Times are Unix milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserProfile {
+    pub id: UserId,
+    pub email: Option<String>,
+    pub email_addresses: Vec<EmailAddress>,
+    pub username: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub image_url: Option<String>,
+    pub public_metadata: Value,
+    pub unsafe_metadata: Value,
+    pub private_metadata: Value,
+    pub banned: bool,
+    pub locked: bool,
+    pub created_at: Option<i64>,
+    pub updated_at: i64,
+    pub last_sign_in_at: Option<i64>,
+}
+
+/// A user event, parsed from the envelope the webhook queued.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UserEvent {
+    /// `user.created` or `user.updated`: the full state at `updated_at`.
+    Upsert(Box<UserProfile>),
+    /// `user.deleted`; `at` is the envelope's timestamp (ms), when Clerk sent one.
+    Deleted { id: UserId, at: Option<i64> },
+}
+
+impl UserEvent {
+    pub fn user_id(&self) -> &UserId {
+        match self {
+            Self::Upsert(p) => &p.id,
+            Self::Deleted { id, .. } => id,
+        }
+    }
+
+    /// Parses a Clerk webhook body. Unknown fields are ignored; missing optional ones are `None`.
+    pub fn parse(body: &str) -> Result<Self, EventError> {
+        let envelope: Envelope =
+            serde_json::from_str(body).map_err(|e| EventError::Unparseable(e.to_string()))?;
+        match envelope.event_type.as_str() {
+            "user.created" | "user.updated" => {
+                let data: ClerkUser = serde_json::from_value(envelope.data)
+                    .map_err(|e| EventError::Unparseable(e.to_string()))?;
+                Ok(Self::Upsert(Box::new(data.into_profile()?)))
+            }
+            "user.deleted" => {
+                let id = envelope
+                    .data
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .ok_or(EventError::MissingUserId)?;
+                Ok(Self::Deleted {
+                    id: UserId::parse(id)?,
+                    at: envelope.timestamp,
+                })
+            }
+            other => Err(EventError::NotAUserEvent(other.to_owned())),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(rename = "type")]
+    event_type: String,
+    data: Value,
+    timestamp: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct ClerkUser {
+    id: Option<String>,
+    username: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    image_url: Option<String>,
+    primary_email_address_id: Option<String>,
+    #[serde(default)]
+    email_addresses: Vec<ClerkEmail>,
+    #[serde(default)]
+    public_metadata: Value,
+    #[serde(default)]
+    unsafe_metadata: Value,
+    #[serde(default)]
+    private_metadata: Value,
+    #[serde(default)]
+    banned: bool,
+    #[serde(default)]
+    locked: bool,
+    created_at: Option<i64>,
+    updated_at: Option<i64>,
+    last_sign_in_at: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct ClerkEmail {
+    id: String,
+    email_address: String,
+    verification: Option<ClerkVerification>,
+}
+
+#[derive(Deserialize)]
+struct ClerkVerification {
+    status: Option<String>,
+}
+
+impl ClerkUser {
+    fn into_profile(self) -> Result<UserProfile, EventError> {
+        let id = UserId::parse(self.id.as_deref().unwrap_or_default())?;
+        let updated_at = self.updated_at.ok_or(EventError::MissingUpdatedAt)?;
+        let email_addresses: Vec<EmailAddress> = self
+            .email_addresses
+            .into_iter()
+            .map(|e| EmailAddress {
+                id: e.id,
+                email_address: e.email_address,
+                verification_status: e.verification.and_then(|v| v.status),
+            })
+            .collect();
+        let email = self
+            .primary_email_address_id
+            .and_then(|primary| email_addresses.iter().find(|e| e.id == primary))
+            .map(|e| e.email_address.clone());
+        Ok(UserProfile {
+            id,
+            email,
+            email_addresses,
+            username: self.username,
+            first_name: self.first_name,
+            last_name: self.last_name,
+            image_url: self.image_url,
+            public_metadata: self.public_metadata,
+            unsafe_metadata: self.unsafe_metadata,
+            private_metadata: self.private_metadata,
+            banned: self.banned,
+            locked: self.locked,
+            created_at: self.created_at,
+            updated_at,
+            last_sign_in_at: self.last_sign_in_at,
+        })
+    }
+}
+
+/// What is stored for a user id: its latest state, or a tombstone without personal fields.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stored {
+    Live(Box<UserProfile>),
+    Tombstone { id: UserId, deleted_at: Option<i64> },
+}
+
+/// The fate of one event against what is stored.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Write this; it is newer than what is stored (or nothing is).
+    Apply(Stored),
+    /// Older than what is stored, or the user is deleted: acknowledged, nothing written.
+    Stale,
+    /// Exactly what is stored already: acknowledged, nothing written.
+    Duplicate,
+}
+
+/// The ordering rules. Pure: the same inputs always give the same decision.
+pub fn decide(current: Option<&Stored>, event: &UserEvent) -> Decision {
+    match (current, event) {
+        (Some(Stored::Tombstone { .. }), UserEvent::Deleted { .. }) => Decision::Duplicate,
+        (_, UserEvent::Deleted { id, at }) => Decision::Apply(Stored::Tombstone {
+            id: id.clone(),
+            deleted_at: *at,
+        }),
+        (Some(Stored::Tombstone { .. }), UserEvent::Upsert(_)) => Decision::Stale,
+        (Some(Stored::Live(stored)), UserEvent::Upsert(new)) => {
+            use std::cmp::Ordering::*;
+            match new.updated_at.cmp(&stored.updated_at) {
+                Greater => Decision::Apply(Stored::Live(new.clone())),
+                Equal => Decision::Duplicate,
+                Less => Decision::Stale,
+            }
+        }
+        (None, UserEvent::Upsert(new)) => Decision::Apply(Stored::Live(new.clone())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    fn fixture(name: &str) -> String {
+        let path = format!(
+            "{}/../../tests/fixtures/clerk/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read_to_string(path).unwrap()
+    }
+
+    fn profile(id: &str, updated_at: i64) -> Box<UserProfile> {
+        Box::new(UserProfile {
+            id: UserId::parse(id).unwrap(),
+            email: Some(format!("{id}-{updated_at}@example.com")),
+            email_addresses: vec![],
+            username: None,
+            first_name: Some(format!("v{updated_at}")),
+            last_name: None,
+            image_url: None,
+            public_metadata: Value::Null,
+            unsafe_metadata: Value::Null,
+            private_metadata: Value::Null,
+            banned: false,
+            locked: false,
+            created_at: Some(0),
+            updated_at,
+            last_sign_in_at: None,
+        })
+    }
+
+    #[test]
+    fn clerk_fixtures_parse_into_user_events() {
+        let UserEvent::Upsert(created) = UserEvent::parse(&fixture("user.created")).unwrap() else {
+            panic!("upsert expected")
+        };
+        assert_eq!(created.id.as_str(), "user_35kQ7zvT0cWnHq1d2xXy9RbLmAa");
+        assert_eq!(created.email.as_deref(), Some("ada@example.com"));
+        assert_eq!(
+            created.email_addresses[0].verification_status.as_deref(),
+            Some("verified")
+        );
+        let UserEvent::Upsert(updated) = UserEvent::parse(&fixture("user.updated")).unwrap() else {
+            panic!("upsert expected")
+        };
+        assert!(updated.updated_at > created.updated_at);
+        assert_eq!(updated.email_addresses.len(), 2);
+        let deleted = UserEvent::parse(&fixture("user.deleted")).unwrap();
+        assert!(matches!(deleted, UserEvent::Deleted { ref id, at: Some(_) } if id == &created.id));
+    }
+
+    #[test]
+    fn poison_bodies_are_told_apart() {
+        assert!(matches!(
+            UserEvent::parse("nope"),
+            Err(EventError::Unparseable(_))
+        ));
+        let no_id = r#"{"type":"user.updated","data":{"updated_at":1}}"#;
+        assert_eq!(UserEvent::parse(no_id), Err(EventError::MissingUserId));
+        let no_time = r#"{"type":"user.updated","data":{"id":"user_1"}}"#;
+        assert_eq!(UserEvent::parse(no_time), Err(EventError::MissingUpdatedAt));
+        let thin_delete = r#"{"type":"user.deleted","data":{"deleted":true}}"#;
+        assert_eq!(
+            UserEvent::parse(thin_delete),
+            Err(EventError::MissingUserId)
+        );
+        let other = r#"{"type":"session.created","data":{"id":"sess_1"}}"#;
+        assert!(matches!(
+            UserEvent::parse(other),
+            Err(EventError::NotAUserEvent(_))
+        ));
+    }
+
+    #[test]
+    fn stale_update_does_not_overwrite_newer_state_and_equal_is_a_duplicate() {
+        let stored = Stored::Live(profile("user_1", 20));
+        assert_eq!(
+            decide(Some(&stored), &UserEvent::Upsert(profile("user_1", 10))),
+            Decision::Stale
+        );
+        assert_eq!(
+            decide(Some(&stored), &UserEvent::Upsert(profile("user_1", 20))),
+            Decision::Duplicate
+        );
+        assert!(matches!(
+            decide(Some(&stored), &UserEvent::Upsert(profile("user_1", 30))),
+            Decision::Apply(_)
+        ));
+    }
+
+    #[test]
+    fn deleted_user_is_never_resurrected_by_older_or_newer_updates() {
+        let id = UserId::parse("user_1").unwrap();
+        let tomb = Stored::Tombstone {
+            id: id.clone(),
+            deleted_at: Some(5),
+        };
+        for t in [1, 5, 1_000_000] {
+            assert_eq!(
+                decide(Some(&tomb), &UserEvent::Upsert(profile("user_1", t))),
+                Decision::Stale
+            );
+        }
+        assert_eq!(
+            decide(Some(&tomb), &UserEvent::Deleted { id, at: None }),
+            Decision::Duplicate
+        );
+    }
+
+    /// One user's history: upserts at some `updated_at`s (content determined by the time, as in
+    /// Clerk) and possibly deletes.
+    fn history() -> impl Strategy<Value = Vec<UserEvent>> {
+        let event = prop_oneof![
+            4 => (0usize..3, 1i64..20).prop_map(|(u, t)| UserEvent::Upsert(profile(&format!("user_{u}"), t))),
+            1 => (0usize..3).prop_map(|u| UserEvent::Deleted { id: UserId::parse(&format!("user_{u}")).unwrap(), at: Some(99) }),
+        ];
+        proptest::collection::vec(event, 0..24)
+    }
+
+    /// The model: delete wins forever, otherwise the greatest `updated_at`.
+    fn model(events: &[UserEvent]) -> BTreeMap<UserId, Stored> {
+        let mut out = BTreeMap::new();
+        for e in events {
+            match e {
+                UserEvent::Deleted { id, at } => {
+                    out.insert(
+                        id.clone(),
+                        Stored::Tombstone {
+                            id: id.clone(),
+                            deleted_at: *at,
+                        },
+                    );
+                }
+                UserEvent::Upsert(_) => {}
+            }
+        }
+        for e in events {
+            if let UserEvent::Upsert(p) = e {
+                let newer = match out.get(&p.id) {
+                    None => true,
+                    Some(Stored::Live(s)) => p.updated_at > s.updated_at,
+                    Some(Stored::Tombstone { .. }) => false,
+                };
+                if newer {
+                    out.insert(p.id.clone(), Stored::Live(p.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(10_000))]
+        #[test]
+        fn any_order_with_duplicates_converges_on_latest_state_and_delete_wins(
+            (events, order) in history().prop_flat_map(|h| {
+                let doubled: Vec<UserEvent> = h.iter().chain(h.iter()).cloned().collect();
+                let n = doubled.len();
+                (Just(doubled), Just((0..n).collect::<Vec<_>>()).prop_shuffle())
+            })
+        ) {
+            let mut table: BTreeMap<UserId, Stored> = BTreeMap::new();
+            for i in order {
+                let event = &events[i];
+                if let Decision::Apply(next) = decide(table.get(event.user_id()), event) {
+                    table.insert(event.user_id().clone(), next);
+                }
+            }
+            prop_assert_eq!(table, model(&events));
+        }
+    }
+}
