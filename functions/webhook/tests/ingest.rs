@@ -165,6 +165,18 @@ fn error_code(response: &HttpResponse) -> String {
         .to_owned()
 }
 
+/// Asserts an error response: its status, its `code`, a non-empty message, JSON content type.
+#[track_caller]
+fn assert_error(response: &HttpResponse, status: u16, code: &str, context: impl std::fmt::Display) {
+    let actual = (response.status, error_code(response));
+    assert_eq!(
+        actual,
+        (status, code.to_owned()),
+        "{context}: {}",
+        response.json()
+    );
+}
+
 fn attr(message: &aws_sdk_sqs::types::Message, name: &str) -> String {
     message.message_attributes().unwrap()[name]
         .string_value()
@@ -251,11 +263,7 @@ async fn missing_or_empty_svix_headers_are_400_and_nothing_is_queued() {
         let mut missing = signed.clone();
         missing.remove(name);
         let response = h.post(&missing, &body).await;
-        assert_eq!(
-            (response.status, error_code(&response)),
-            (400, "missing_header".into()),
-            "{name}"
-        );
+        assert_error(&response, 400, "missing_header", format_args!("{name}"));
 
         let mut empty = signed.clone();
         empty.insert(
@@ -263,11 +271,7 @@ async fn missing_or_empty_svix_headers_are_400_and_nothing_is_queued() {
             HeaderValue::from_static(""),
         );
         let response = h.post(&empty, &body).await;
-        assert_eq!(
-            (response.status, error_code(&response)),
-            (400, "invalid_header".into()),
-            "{name}"
-        );
+        assert_error(&response, 400, "invalid_header", format_args!("{name}"));
     }
     let response = h.post(&HeaderMap::new(), &body).await;
     assert_eq!(response.status, 400);
@@ -284,10 +288,7 @@ async fn body_flagged_base64_that_is_not_base64_is_400_and_nothing_is_queued() {
 
     let response = h.invoke(event).await;
 
-    assert_eq!(
-        (response.status, error_code(&response)),
-        (400, "invalid_base64".into())
-    );
+    assert_error(&response, 400, "invalid_base64", "");
     h.assert_queue_empty().await;
 }
 
@@ -298,10 +299,7 @@ async fn non_utf8_body_is_400_and_nothing_is_queued() {
     let response = h
         .send("POST", ROUTE, &headers, &[b'{', 0xff, 0xfe, b'}'])
         .await;
-    assert_eq!(
-        (response.status, error_code(&response)),
-        (400, "invalid_body".into())
-    );
+    assert_error(&response, 400, "invalid_body", "");
     h.assert_queue_empty().await;
 }
 
@@ -314,11 +312,7 @@ async fn genuinely_signed_non_json_body_is_400_and_nothing_is_queued() {
         "",
     ] {
         let response = h.post_signed(body).await;
-        assert_eq!(
-            (response.status, error_code(&response)),
-            (400, "invalid_body".into()),
-            "{body:?}"
-        );
+        assert_error(&response, 400, "invalid_body", format_args!("{body:?}"));
     }
     h.assert_queue_empty().await;
 }
@@ -347,10 +341,7 @@ async fn signature_from_an_unknown_secret_is_401_and_nothing_is_queued() {
     let h = harness("forged").await;
     let body = devkit::fixture("user.created");
     let response = h.post(&sign_now(OTHER_SECRET, &body), &body).await;
-    assert_eq!(
-        (response.status, error_code(&response)),
-        (401, "invalid_signature".into())
-    );
+    assert_error(&response, 401, "invalid_signature", "");
 
     let mut tampered_headers = sign_now(SECRET, &body);
     tampered_headers.insert("svix-id", HeaderValue::from_static("msg_other"));
@@ -367,10 +358,11 @@ async fn timestamp_more_than_five_minutes_old_or_ahead_is_401_and_nothing_is_que
         let response = h
             .post(&sign(SECRET, &new_svix_id(), ts, &body), &body)
             .await;
-        assert_eq!(
-            (response.status, error_code(&response)),
-            (401, "timestamp_out_of_tolerance".into()),
-            "{ts}"
+        assert_error(
+            &response,
+            401,
+            "timestamp_out_of_tolerance",
+            format_args!("{ts}"),
         );
     }
     h.assert_queue_empty().await;
@@ -382,10 +374,7 @@ async fn body_over_256_kib_is_413_and_nothing_is_queued() {
     let padding = "x".repeat(256 * 1024);
     let body = format!(r#"{{"type":"user.created","data":{{"id":"user_1","pad":"{padding}"}}}}"#);
     let response = h.post_signed(&body).await;
-    assert_eq!(
-        (response.status, error_code(&response)),
-        (413, "payload_too_large".into())
-    );
+    assert_error(&response, 413, "payload_too_large", "");
     h.assert_queue_empty().await;
 }
 
@@ -396,19 +385,12 @@ async fn other_methods_are_405_with_allow_and_other_paths_404() {
     let headers = sign_now(SECRET, &body);
     for method in ["GET", "PUT", "DELETE"] {
         let response = h.send(method, ROUTE, &headers, body.as_bytes()).await;
-        assert_eq!(
-            (response.status, error_code(&response)),
-            (405, "method_not_allowed".into())
-        );
+        assert_error(&response, 405, "method_not_allowed", "");
         assert_eq!(response.header("allow"), Some("POST"));
     }
     for path in ["/", "/webhooks", "/webhooks/clerk/extra", "/v1/users/me"] {
         let response = h.send("POST", path, &headers, body.as_bytes()).await;
-        assert_eq!(
-            (response.status, error_code(&response)),
-            (404, "not_found".into()),
-            "{path}"
-        );
+        assert_error(&response, 404, "not_found", format_args!("{path}"));
     }
     h.assert_queue_empty().await;
 }
@@ -425,10 +407,7 @@ async fn deleted_queue_makes_a_genuine_event_503_so_svix_retries() {
 
     let response = h.post_signed(&devkit::fixture("user.created")).await;
 
-    assert_eq!(
-        (response.status, error_code(&response)),
-        (503, "queue_unavailable".into())
-    );
+    assert_error(&response, 503, "queue_unavailable", "");
     let message = response.json()["error"]["message"]
         .as_str()
         .unwrap()
@@ -456,10 +435,7 @@ async fn unreachable_queue_endpoint_makes_a_genuine_event_503_and_nothing_is_que
     let started = std::time::Instant::now();
     let response = broken.post_signed(&devkit::fixture("user.created")).await;
 
-    assert_eq!(
-        (response.status, error_code(&response)),
-        (503, "queue_unavailable".into())
-    );
+    assert_error(&response, 503, "queue_unavailable", "");
     assert!(
         started.elapsed() < Duration::from_secs(15),
         "answered within Svix's timeout"
@@ -550,10 +526,7 @@ async fn unreadable_signing_secret_makes_a_genuine_event_503_and_nothing_is_queu
 
     let response = h.post_signed(&devkit::fixture("user.created")).await;
 
-    assert_eq!(
-        (response.status, error_code(&response)),
-        (503, "secrets_unavailable".into())
-    );
+    assert_error(&response, 503, "secrets_unavailable", "");
     h.assert_queue_empty().await;
 }
 

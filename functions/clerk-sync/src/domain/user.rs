@@ -14,8 +14,7 @@ pub struct UserId(String);
 
 impl UserId {
     pub fn parse(raw: &str) -> Result<Self, EventError> {
-        let ok = !raw.is_empty() && raw.len() <= 128 && raw.bytes().all(|b| b.is_ascii_graphic());
-        if ok {
+        if super::is_visible_ascii_id(raw, 128) {
             Ok(Self(raw.to_owned()))
         } else {
             Err(EventError::MissingUserId)

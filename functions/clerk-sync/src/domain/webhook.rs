@@ -50,8 +50,7 @@ pub struct SvixId(String);
 impl SvixId {
     /// Accepts 1..=256 visible ASCII characters (Svix ids look like `msg_2b…`).
     pub fn parse(raw: &str) -> Result<Self, Rejection> {
-        let ok = !raw.is_empty() && raw.len() <= 256 && raw.bytes().all(|b| b.is_ascii_graphic());
-        if ok {
+        if super::is_visible_ascii_id(raw, 256) {
             Ok(Self(raw.to_owned()))
         } else {
             Err(Rejection::InvalidHeader(ID_HEADERS.0))
@@ -145,11 +144,7 @@ impl WebhookKeys {
                 .map(Cow::Owned)
                 .collect()
         } else {
-            value
-                .split(|c: char| c == ',' || c.is_whitespace())
-                .filter(|s| !s.is_empty())
-                .map(Cow::Borrowed)
-                .collect()
+            super::list_items(value).map(Cow::Borrowed).collect()
         };
         if parts.is_empty() {
             return Err(SecretFormatError::Empty);
@@ -295,11 +290,7 @@ impl EventTypeFilter {
     /// Parses a comma- or whitespace-separated list. An empty list is refused: it would silently
     /// drop every event.
     pub fn parse(list: &str) -> Result<Self, String> {
-        let types: Vec<String> = list
-            .split(|c: char| c == ',' || c.is_whitespace())
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
+        let types: Vec<String> = super::list_items(list).map(str::to_owned).collect();
         if types.is_empty() {
             return Err("the list of synced event types is empty".into());
         }

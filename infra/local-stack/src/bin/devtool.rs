@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use clap::{Parser, Subcommand};
+use clerk_sync::domain::list_items;
 use devkit::signing::{DEV_WEBHOOK_SECRET, sign_now};
 
 #[derive(Parser)]
@@ -77,9 +78,7 @@ fn signing_secret(explicit: Option<String>) -> String {
     explicit
         .or_else(|| {
             let list = std::env::var("CLERK_WEBHOOK_SECRET").ok()?;
-            list.split(|c: char| c == ',' || c.is_whitespace())
-                .find(|s| !s.is_empty())
-                .map(str::to_owned)
+            list_items(&list).next().map(str::to_owned)
         })
         .unwrap_or_else(|| DEV_WEBHOOK_SECRET.to_owned())
 }
