@@ -17,10 +17,15 @@ pub fn workspace_root() -> PathBuf {
         .expect("workspace root exists")
 }
 
-/// The text of a Clerk webhook fixture under `tests/fixtures/clerk/`, e.g. `user.created`.
-pub fn fixture(name: &str) -> String {
+/// Where the Clerk webhook fixture `name` (e.g. `user.created`) lives: `tests/fixtures/clerk/`.
+pub fn fixture_path(name: &str) -> PathBuf {
     let file = name.strip_suffix(".json").unwrap_or(name);
-    let path = workspace_root().join(format!("tests/fixtures/clerk/{file}.json"));
+    workspace_root().join(format!("tests/fixtures/clerk/{file}.json"))
+}
+
+/// The text of a Clerk webhook fixture, for tests.
+pub fn fixture(name: &str) -> String {
+    let path = fixture_path(name);
     std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("reading fixture {}: {e}", path.display()))
 }

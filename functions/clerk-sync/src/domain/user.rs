@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// A Clerk user id (`user_…`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -104,18 +105,15 @@ impl UserEvent {
             serde_json::from_str(body).map_err(|e| EventError::Unparseable(e.to_string()))?;
         match envelope.event_type.as_str() {
             "user.created" | "user.updated" => {
-                let data: ClerkUser = serde_json::from_value(envelope.data)
+                let data: ClerkUser = serde_json::from_str(envelope.data.get())
                     .map_err(|e| EventError::Unparseable(e.to_string()))?;
                 Ok(Self::Upsert(Box::new(data.into_profile()?)))
             }
             "user.deleted" => {
-                let id = envelope
-                    .data
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .ok_or(EventError::MissingUserId)?;
+                let data: DeletedUser = serde_json::from_str(envelope.data.get())
+                    .map_err(|e| EventError::Unparseable(e.to_string()))?;
                 Ok(Self::Deleted {
-                    id: UserId::parse(id)?,
+                    id: UserId::parse(data.id.as_deref().unwrap_or_default())?,
                     at: envelope.timestamp,
                 })
             }
@@ -125,11 +123,18 @@ impl UserEvent {
 }
 
 #[derive(Deserialize)]
-struct Envelope {
+struct Envelope<'a> {
     #[serde(rename = "type")]
     event_type: String,
-    data: Value,
+    // Kept as text so the user is parsed once, straight into its struct, not via a `Value` tree.
+    #[serde(borrow)]
+    data: &'a RawValue,
     timestamp: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct DeletedUser {
+    id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -251,14 +256,6 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::BTreeMap;
 
-    fn fixture(name: &str) -> String {
-        let path = format!(
-            "{}/../../tests/fixtures/clerk/{name}.json",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        std::fs::read_to_string(path).unwrap()
-    }
-
     fn profile(id: &str, updated_at: i64) -> Box<UserProfile> {
         Box::new(UserProfile {
             id: UserId::parse(id).unwrap(),
@@ -281,7 +278,9 @@ mod tests {
 
     #[test]
     fn clerk_fixtures_parse_into_user_events() {
-        let UserEvent::Upsert(created) = UserEvent::parse(&fixture("user.created")).unwrap() else {
+        let UserEvent::Upsert(created) =
+            UserEvent::parse(&devkit::fixture("user.created")).unwrap()
+        else {
             panic!("upsert expected")
         };
         assert_eq!(created.id.as_str(), "user_35kQ7zvT0cWnHq1d2xXy9RbLmAa");
@@ -290,12 +289,14 @@ mod tests {
             created.email_addresses[0].verification_status.as_deref(),
             Some("verified")
         );
-        let UserEvent::Upsert(updated) = UserEvent::parse(&fixture("user.updated")).unwrap() else {
+        let UserEvent::Upsert(updated) =
+            UserEvent::parse(&devkit::fixture("user.updated")).unwrap()
+        else {
             panic!("upsert expected")
         };
         assert!(updated.updated_at > created.updated_at);
         assert_eq!(updated.email_addresses.len(), 2);
-        let deleted = UserEvent::parse(&fixture("user.deleted")).unwrap();
+        let deleted = UserEvent::parse(&devkit::fixture("user.deleted")).unwrap();
         assert!(matches!(deleted, UserEvent::Deleted { ref id, at: Some(_) } if id == &created.id));
     }
 

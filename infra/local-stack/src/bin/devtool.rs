@@ -68,8 +68,7 @@ fn read_fixture(fixture: &str) -> anyhow::Result<String> {
     if path.exists() {
         return std::fs::read_to_string(path).with_context(|| format!("reading {fixture}"));
     }
-    let name = fixture.strip_suffix(".json").unwrap_or(fixture);
-    let path = devkit::workspace_root().join(format!("tests/fixtures/clerk/{name}.json"));
+    let path = devkit::fixture_path(fixture);
     std::fs::read_to_string(&path)
         .with_context(|| format!("no fixture {fixture} (looked for {})", path.display()))
 }
