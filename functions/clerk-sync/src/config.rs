@@ -99,6 +99,47 @@ impl WebhookConfig {
     }
 }
 
+/// Configuration of the sync function.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    /// DynamoDB table of user records.
+    pub users_table: String,
+    /// DynamoDB table of event-log records.
+    pub event_log_table: String,
+    /// Days an event-log record is kept (its TTL).
+    pub event_log_retention_days: u32,
+}
+
+impl SyncConfig {
+    pub const USERS_TABLE: &'static str = "USERS_TABLE";
+    pub const EVENT_LOG_TABLE: &'static str = "EVENT_LOG_TABLE";
+    pub const RETENTION_DAYS: &'static str = "EVENT_LOG_RETENTION_DAYS";
+    pub const DEFAULT_RETENTION_DAYS: u32 = 30;
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from(&Env::process())
+    }
+
+    pub fn from<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let retention = match env.optional(Self::RETENTION_DAYS) {
+            None => Self::DEFAULT_RETENTION_DAYS,
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|d| (1..=3650).contains(d))
+                .ok_or_else(|| ConfigError::Invalid {
+                    name: Self::RETENTION_DAYS,
+                    reason: format!("{v:?} is not a number of days between 1 and 3650"),
+                })?,
+        };
+        Ok(Self {
+            users_table: env.required(Self::USERS_TABLE)?,
+            event_log_table: env.required(Self::EVENT_LOG_TABLE)?,
+            event_log_retention_days: retention,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,6 +192,26 @@ mod tests {
                 name: "SYNCED_EVENT_TYPES",
                 ..
             })
+        ));
+    }
+
+    #[test]
+    fn sync_config_reads_tables_and_refuses_a_nonsense_retention() {
+        let base = [("USERS_TABLE", "users"), ("EVENT_LOG_TABLE", "log")];
+        let c = SyncConfig::from(&env(&base)).unwrap();
+        assert_eq!(c.event_log_retention_days, 30);
+        assert_eq!(c.users_table, "users");
+        let zero = [&base[..], &[("EVENT_LOG_RETENTION_DAYS", "0")]].concat();
+        assert!(matches!(
+            SyncConfig::from(&env(&zero)),
+            Err(ConfigError::Invalid {
+                name: "EVENT_LOG_RETENTION_DAYS",
+                ..
+            })
+        ));
+        assert!(matches!(
+            SyncConfig::from(&env(&base[..1])),
+            Err(ConfigError::Missing("EVENT_LOG_TABLE"))
         ));
     }
 }

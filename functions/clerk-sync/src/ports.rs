@@ -3,6 +3,8 @@
 use async_trait::async_trait;
 use secrecy::SecretString;
 
+use crate::domain::delivery::{LogRecord, Outcome};
+use crate::domain::user::{Stored, UserEvent, UserId};
 use crate::domain::webhook::Verified;
 
 /// Boxed error from an SDK or transport, kept as the `source` of a [`DependencyError`].
@@ -46,4 +48,30 @@ pub trait EventQueue: Send + Sync {
 #[async_trait]
 pub trait SecretSource: Send + Sync {
     async fn fetch(&self) -> Result<SecretString, DependencyError>;
+}
+
+/// Where user records live. Implementations apply [`crate::domain::user::decide`]'s rules
+/// atomically, in one conditional write per event.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Applies `event` (delivered as Svix message `svix_id`) unless the stored state is newer or
+    /// deleted. Returns `Applied`, `Stale` or `Duplicate`; a redelivery of the event that
+    /// produced the stored state is `Applied` again.
+    async fn apply(
+        &self,
+        event: &UserEvent,
+        svix_id: &str,
+        now_ms: i64,
+    ) -> Result<Outcome, DependencyError>;
+
+    /// The stored state of a user: live, tombstone or never seen.
+    async fn get(&self, id: &UserId) -> Result<Option<Stored>, DependencyError>;
+}
+
+/// The audit trail: one record per Svix message id.
+#[async_trait]
+pub trait EventLog: Send + Sync {
+    /// Records an event's fate. A final outcome already recorded (anything but `failed`) is kept,
+    /// so a redelivery never rewrites history; a `failed` record is replaced by the next attempt.
+    async fn record(&self, record: &LogRecord) -> Result<(), DependencyError>;
 }

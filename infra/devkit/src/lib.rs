@@ -2,10 +2,12 @@
 //! API Gateway events, shared by the local stack, the dev tool and the tests.
 
 pub mod apigw;
+pub mod clerk;
 pub mod emulator;
 pub mod lambda;
 pub mod resources;
 pub mod signing;
+pub mod sqs_event;
 
 use std::path::PathBuf;
 

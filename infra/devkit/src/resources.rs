@@ -1,11 +1,17 @@
 //! The AWS resources the functions use, created in the emulator as the SAM template creates them
-//! in AWS: the events queue with its dead-letter queue and redrive policy, and the signing secret.
+//! in AWS: the events queue with its dead-letter queue and redrive policy, the signing secret,
+//! and the users and event-log tables.
 
 use std::collections::BTreeMap;
 
 use anyhow::Context;
 use aws_config::SdkConfig;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
 use aws_sdk_sqs::types::QueueAttributeName as Q;
+use clerk_sync::adapters::dynamodb::{event_log, users};
 
 /// Receives before SQS moves a message to the dead-letter queue.
 pub const MAX_RECEIVE_COUNT: u32 = 5;
@@ -15,12 +21,17 @@ pub const VISIBILITY_TIMEOUT_SECONDS: u32 = 180;
 pub const RETENTION_SECONDS: u32 = 4 * 24 * 3600;
 pub const DLQ_RETENTION_SECONDS: u32 = 14 * 24 * 3600;
 
-/// Resource names. `local()` for the local stack; `unique()` isolates each test.
+/// Resource names (and the one setting tests change). `local()` for the local stack; `unique()`
+/// isolates each test.
 #[derive(Debug, Clone)]
 pub struct Names {
     pub queue: String,
     pub dead_letter_queue: String,
     pub webhook_secret: String,
+    pub users_table: String,
+    pub event_log_table: String,
+    /// The events queue's visibility timeout; tests shorten it to see redelivery quickly.
+    pub visibility_timeout_seconds: u32,
 }
 
 impl Names {
@@ -44,7 +55,15 @@ impl Names {
             queue: format!("{prefix}-events"),
             dead_letter_queue: format!("{prefix}-events-dlq"),
             webhook_secret: format!("{prefix}/webhook-signing-secrets"),
+            users_table: format!("{prefix}-users"),
+            event_log_table: format!("{prefix}-event-log"),
+            visibility_timeout_seconds: VISIBILITY_TIMEOUT_SECONDS,
         }
+    }
+
+    pub fn with_visibility_timeout(mut self, seconds: u32) -> Self {
+        self.visibility_timeout_seconds = seconds;
+        self
     }
 }
 
@@ -55,6 +74,8 @@ pub struct Resources {
     pub queue_url: String,
     pub dead_letter_queue_url: String,
     pub webhook_secret_id: String,
+    pub dead_letter_queue_arn: String,
+    pub queue_arn: String,
 }
 
 impl Resources {
@@ -63,6 +84,14 @@ impl Resources {
         BTreeMap::from([
             ("WEBHOOK_SECRET_ID", self.webhook_secret_id.clone()),
             ("EVENTS_QUEUE_URL", self.queue_url.clone()),
+        ])
+    }
+
+    /// The sync function's environment, with the variable names the SAM template sets.
+    pub fn sync_env(&self) -> BTreeMap<&'static str, String> {
+        BTreeMap::from([
+            ("USERS_TABLE", self.names.users_table.clone()),
+            ("EVENT_LOG_TABLE", self.names.event_log_table.clone()),
         ])
     }
 }
@@ -84,22 +113,16 @@ pub async fn provision(
         .context("creating the dead-letter queue")?
         .queue_url
         .context("no dead-letter queue URL")?;
-    let dlq_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(Q::QueueArn)
-        .send()
-        .await
-        .context("reading the dead-letter queue ARN")?
-        .attributes
-        .and_then(|mut a| a.remove(&Q::QueueArn))
-        .context("no dead-letter queue ARN")?;
+    let dlq_arn = queue_arn(&sqs, &dlq_url).await?;
     let redrive =
-        serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT});
+        serde_json::json!({"deadLetterTargetArn": &dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT});
     let queue_url = sqs
         .create_queue()
         .queue_name(&names.queue)
-        .attributes(Q::VisibilityTimeout, VISIBILITY_TIMEOUT_SECONDS.to_string())
+        .attributes(
+            Q::VisibilityTimeout,
+            names.visibility_timeout_seconds.to_string(),
+        )
         .attributes(Q::MessageRetentionPeriod, RETENTION_SECONDS.to_string())
         .attributes(Q::RedrivePolicy, redrive.to_string())
         .send()
@@ -107,6 +130,7 @@ pub async fn provision(
         .context("creating the events queue")?
         .queue_url
         .context("no events queue URL")?;
+    let queue_arn = queue_arn(&sqs, &queue_url).await?;
 
     let secrets = aws_sdk_secretsmanager::Client::new(sdk);
     let created = secrets
@@ -127,12 +151,107 @@ pub async fn provision(
         }
         Err(e) => return Err(e).context("creating the webhook signing secret"),
     };
+    provision_tables(sdk, &names).await?;
     Ok(Resources {
         names,
         queue_url,
         dead_letter_queue_url: dlq_url,
         webhook_secret_id,
+        dead_letter_queue_arn: dlq_arn,
+        queue_arn,
     })
+}
+
+async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<String> {
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(Q::QueueArn)
+        .send()
+        .await
+        .with_context(|| format!("reading the ARN of {url}"))?
+        .attributes
+        .and_then(|mut a| a.remove(&Q::QueueArn))
+        .context("no queue ARN")
+}
+
+fn key(name: &str, key_type: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(key_type)
+        .build()
+        .expect("name and type set")
+}
+
+fn attribute(name: &str, kind: ScalarAttributeType) -> AttributeDefinition {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(kind)
+        .build()
+        .expect("name and type set")
+}
+
+/// The users table (key `id`) and the event log (key `svix_id`, index `by_user`, TTL
+/// `expires_at`), on demand, as the template declares them. Existing tables are kept.
+async fn provision_tables(sdk: &SdkConfig, names: &Names) -> anyhow::Result<()> {
+    let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+    let users = dynamodb
+        .create_table()
+        .table_name(&names.users_table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute(users::ID, ScalarAttributeType::S))
+        .key_schema(key(users::ID, KeyType::Hash))
+        .send()
+        .await;
+    let by_user = GlobalSecondaryIndex::builder()
+        .index_name(event_log::BY_USER_INDEX)
+        .key_schema(key(event_log::USER_ID, KeyType::Hash))
+        .key_schema(key(event_log::RECEIVED_AT, KeyType::Range))
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+        .context("building the by_user index")?;
+    let log = dynamodb
+        .create_table()
+        .table_name(&names.event_log_table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute(event_log::SVIX_ID, ScalarAttributeType::S))
+        .attribute_definitions(attribute(event_log::USER_ID, ScalarAttributeType::S))
+        .attribute_definitions(attribute(event_log::RECEIVED_AT, ScalarAttributeType::N))
+        .key_schema(key(event_log::SVIX_ID, KeyType::Hash))
+        .global_secondary_indexes(by_user)
+        .send()
+        .await;
+    for (table, created) in [(&names.users_table, users.map(|_| ())), (&names.event_log_table, log.map(|_| ()))] {
+        match created {
+            Ok(()) => {}
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => {}
+            Err(e) => return Err(e).with_context(|| format!("creating table {table}")),
+        }
+    }
+    dynamodb
+        .update_time_to_live()
+        .table_name(&names.event_log_table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name(event_log::EXPIRES_AT)
+                .enabled(true)
+                .build()
+                .context("building the TTL specification")?,
+        )
+        .send()
+        .await
+        .map(|_| ())
+        .or_else(|e| {
+            // Enabling TTL twice is refused; the table keeps its TTL.
+            let again = e.as_service_error().is_some_and(|e| {
+                e.meta().message().is_some_and(|m| m.contains("already enabled"))
+            });
+            if again { Ok(()) } else { Err(e).context("enabling TTL on the event log") }
+        })?;
+    Ok(())
 }
 
 /// Replaces a secret's value, as an operator rotating it would.

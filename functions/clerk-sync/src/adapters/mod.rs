@@ -1,5 +1,7 @@
 //! Adapters: the ports implemented over the AWS SDK. SDK types stop here.
 
 pub mod aws;
+pub mod dynamodb;
+pub mod memory;
 pub mod secrets_manager;
 pub mod sqs;

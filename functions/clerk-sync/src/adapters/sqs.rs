@@ -7,14 +7,7 @@ use base64::Engine;
 use crate::domain::webhook::Verified;
 use crate::ports::{DependencyError, EventQueue};
 
-/// Message attribute names. The consumer dedupes and routes on these without parsing the body.
-pub mod attributes {
-    pub const SVIX_ID: &str = "svix_id";
-    pub const EVENT_TYPE: &str = "event_type";
-    pub const SVIX_TIMESTAMP: &str = "svix_timestamp";
-    /// Present (value `base64`) only when the payload held characters SQS refuses in a body.
-    pub const CONTENT_ENCODING: &str = "content_encoding";
-}
+pub use crate::domain::delivery::attributes;
 
 pub struct SqsEventQueue {
     client: aws_sdk_sqs::Client,

@@ -59,6 +59,7 @@ pub struct EmailAddress {
     pub id: String,
     pub email_address: String,
     /// `verified`, `unverified`, …; `None` when Clerk sends no verification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification_status: Option<String>,
 }
 
@@ -66,19 +67,32 @@ pub struct EmailAddress {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserProfile {
     pub id: UserId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    #[serde(default)]
     pub email_addresses: Vec<EmailAddress>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_url: Option<String>,
+    #[serde(default)]
     pub public_metadata: Value,
+    #[serde(default)]
     pub unsafe_metadata: Value,
+    #[serde(default)]
     pub private_metadata: Value,
+    #[serde(default)]
     pub banned: bool,
+    #[serde(default)]
     pub locked: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<i64>,
     pub updated_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sign_in_at: Option<i64>,
 }
 

@@ -1,0 +1,142 @@
+//! The sync function: applies a batch of queued Clerk events to the users table, concurrently,
+//! and reports only the messages that failed (`batchItemFailures`), so SQS retries just those and
+//! its redrive policy moves a message that keeps failing to the dead-letter queue.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use clerk_sync::adapters::dynamodb::{DynamoEventLog, DynamoUserStore};
+use clerk_sync::config::SyncConfig;
+use clerk_sync::domain::delivery::{Delivery, Failure, LogRecord, Outcome, Parsed, Poison};
+use clerk_sync::ports::{EventLog, UserStore};
+use lambda_runtime::{LambdaEvent, Service, service_fn};
+use tracing::Instrument;
+
+pub struct SyncWorker {
+    users: Arc<dyn UserStore>,
+    log: Arc<dyn EventLog>,
+    retention_days: u32,
+}
+
+impl SyncWorker {
+    pub fn new(users: Arc<dyn UserStore>, log: Arc<dyn EventLog>, retention_days: u32) -> Self {
+        Self {
+            users,
+            log,
+            retention_days,
+        }
+    }
+
+    pub fn from_config(config: &SyncConfig, sdk: &aws_config::SdkConfig) -> Self {
+        let client = aws_sdk_dynamodb::Client::new(sdk);
+        Self::new(
+            Arc::new(DynamoUserStore::new(client.clone(), &config.users_table)),
+            Arc::new(DynamoEventLog::new(client, &config.event_log_table)),
+            config.event_log_retention_days,
+        )
+    }
+
+    /// Processes every message of a batch concurrently; the response lists the failed ones.
+    pub async fn process_batch(&self, event: &SqsEvent) -> SqsBatchResponse {
+        let results =
+            futures_util::future::join_all(event.records.iter().map(|m| self.process(m))).await;
+        let mut response = SqsBatchResponse::default();
+        for (message, result) in event.records.iter().zip(results) {
+            if result.is_err() {
+                let mut failure = BatchItemFailure::default();
+                // An empty identifier makes Lambda retry the whole batch: nothing is lost.
+                failure.item_identifier = message.message_id.clone().unwrap_or_default();
+                response.batch_item_failures.push(failure);
+            }
+        }
+        response
+    }
+
+    /// One message: apply it, then record its fate. `Ok` only once both are durable.
+    pub async fn process(&self, message: &SqsMessage) -> Result<Outcome, Failure> {
+        let delivery = Delivery::of(message);
+        let span = tracing::info_span!(
+            "message",
+            svix_id = %delivery.log_key(),
+            message_id = delivery.message_id,
+            attempt = delivery.attempt,
+        );
+        self.process_delivery(&delivery).instrument(span).await
+    }
+
+    async fn process_delivery(&self, delivery: &Delivery<'_>) -> Result<Outcome, Failure> {
+        let parsed = delivery.body().and_then(|body| Parsed::from_body(&body));
+        let (event_type, user_id) = match &parsed {
+            Ok(Parsed::User(event)) => (None, Some(event.user_id())),
+            Ok(Parsed::Other { event_type }) => (Some(event_type.as_str()), None),
+            Err(_) => (None, None),
+        };
+        let result = match &parsed {
+            Err(poison) => Err(Failure::Poison(poison.clone())),
+            Ok(Parsed::Other { .. }) => Ok(Outcome::Ignored),
+            Ok(Parsed::User(event)) => match delivery.svix_id {
+                None => Err(Poison::NoSvixId.into()),
+                Some(svix_id) => self
+                    .users
+                    .apply(event, svix_id, now_ms())
+                    .await
+                    .map_err(Failure::from),
+            },
+        };
+        let record = LogRecord::new(
+            delivery,
+            event_type,
+            user_id,
+            &result,
+            now_ms(),
+            self.retention_days,
+        );
+        let logged = self.log.record(&record).await;
+        let result = match (result, logged) {
+            (Ok(outcome), Ok(())) => Ok(outcome),
+            // Applied but not recorded: retry, so the record is written; the retry finds the
+            // user already holding this event and records it `applied`.
+            (Ok(_), Err(e)) => Err(Failure::Transient(e)),
+            (Err(failure), Ok(())) => Err(failure),
+            (Err(failure), Err(e)) => {
+                tracing::error!(error = %e, "the failure could not be recorded in the event log");
+                Err(failure)
+            }
+        };
+        let user_id = user_id.map(|u| u.as_str()).unwrap_or_default();
+        match &result {
+            Ok(outcome) => tracing::info!(outcome = outcome.as_str(), user_id, "event processed"),
+            Err(f @ Failure::Poison(_)) => {
+                tracing::warn!(class = f.class(), reason = %f, user_id, "event failed")
+            }
+            Err(f @ Failure::Transient(_)) => {
+                tracing::error!(class = f.class(), reason = %f, user_id, "event failed")
+            }
+        }
+        result
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::UNIX_EPOCH
+        .elapsed()
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// The function as the Lambda runtime calls it (also used in-process by the local stack).
+pub fn lambda_service(
+    worker: Arc<SyncWorker>,
+) -> impl Service<
+    LambdaEvent<SqsEvent>,
+    Response = SqsBatchResponse,
+    Error = lambda_runtime::Error,
+    Future = impl std::future::Future<Output = Result<SqsBatchResponse, lambda_runtime::Error>> + Send,
+> + Clone
++ Send
++ Sync {
+    service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let worker = worker.clone();
+        async move { Ok(worker.process_batch(&event.payload).await) }
+    })
+}
