@@ -5,6 +5,7 @@ pub mod apigw;
 pub mod clerk;
 pub mod emulator;
 pub mod lambda;
+pub mod poller;
 pub mod resources;
 pub mod signing;
 pub mod sqs_event;

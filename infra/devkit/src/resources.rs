@@ -224,10 +224,15 @@ async fn provision_tables(sdk: &SdkConfig, names: &Names) -> anyhow::Result<()> 
         .global_secondary_indexes(by_user)
         .send()
         .await;
-    for (table, created) in [(&names.users_table, users.map(|_| ())), (&names.event_log_table, log.map(|_| ()))] {
+    for (table, created) in [
+        (&names.users_table, users.map(|_| ())),
+        (&names.event_log_table, log.map(|_| ())),
+    ] {
         match created {
             Ok(()) => {}
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_in_use_exception()) => {}
             Err(e) => return Err(e).with_context(|| format!("creating table {table}")),
         }
     }
@@ -247,9 +252,15 @@ async fn provision_tables(sdk: &SdkConfig, names: &Names) -> anyhow::Result<()> 
         .or_else(|e| {
             // Enabling TTL twice is refused; the table keeps its TTL.
             let again = e.as_service_error().is_some_and(|e| {
-                e.meta().message().is_some_and(|m| m.contains("already enabled"))
+                e.meta()
+                    .message()
+                    .is_some_and(|m| m.contains("already enabled"))
             });
-            if again { Ok(()) } else { Err(e).context("enabling TTL on the event log") }
+            if again {
+                Ok(())
+            } else {
+                Err(e).context("enabling TTL on the event log")
+            }
         })?;
     Ok(())
 }

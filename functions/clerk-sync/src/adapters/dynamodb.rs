@@ -201,7 +201,10 @@ impl UserStore for DynamoUserStore {
 }
 
 impl DynamoUserStore {
-    async fn get_with_writer(&self, id: &UserId) -> Result<Option<(Stored, String)>, DependencyError> {
+    async fn get_with_writer(
+        &self,
+        id: &UserId,
+    ) -> Result<Option<(Stored, String)>, DependencyError> {
         let out = self
             .client
             .get_item()
@@ -263,7 +266,10 @@ impl EventLog for DynamoEventLog {
             .condition_expression("attribute_not_exists(#key) OR #outcome = :failed")
             .expression_attribute_names("#key", event_log::SVIX_ID)
             .expression_attribute_names("#outcome", event_log::OUTCOME)
-            .expression_attribute_values(":failed", AttributeValue::S(Outcome::Failed.as_str().into()))
+            .expression_attribute_values(
+                ":failed",
+                AttributeValue::S(Outcome::Failed.as_str().into()),
+            )
             .send()
             .await;
         match result {
@@ -294,8 +300,14 @@ mod tests {
         let live = Stored::Live(profile.clone());
         let item = to_item(&live, "msg_1", 42).unwrap();
         assert_eq!(item.get(users::DELETED), Some(&AttributeValue::Bool(false)));
-        assert_eq!(item.get("last_svix_id"), Some(&AttributeValue::S("msg_1".into())));
-        assert!(matches!(item.get("private_metadata"), Some(AttributeValue::M(_))));
+        assert_eq!(
+            item.get("last_svix_id"),
+            Some(&AttributeValue::S("msg_1".into()))
+        );
+        assert!(matches!(
+            item.get("private_metadata"),
+            Some(AttributeValue::M(_))
+        ));
         assert_eq!(from_item(item).unwrap(), (live, "msg_1".to_owned()));
 
         let tomb = Stored::Tombstone {

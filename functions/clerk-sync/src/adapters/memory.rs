@@ -27,7 +27,10 @@ impl MemoryStore {
 
     pub fn users(&self) -> HashMap<UserId, Stored> {
         let users = self.users.lock().expect("not poisoned");
-        users.iter().map(|(k, (s, _))| (k.clone(), s.clone())).collect()
+        users
+            .iter()
+            .map(|(k, (s, _))| (k.clone(), s.clone()))
+            .collect()
     }
 
     pub fn log_record(&self, svix_id: &str) -> Option<LogRecord> {

@@ -248,7 +248,10 @@ mod tests {
 
     #[test]
     fn delivery_reads_the_attributes_the_webhook_set_and_the_sqs_counters() {
-        let m = message("{}", &[("svix_id", "msg_1"), ("event_type", "user.created")]);
+        let m = message(
+            "{}",
+            &[("svix_id", "msg_1"), ("event_type", "user.created")],
+        );
         let d = Delivery::of(&m);
         assert_eq!(d.svix_id, Some("msg_1"));
         assert_eq!(d.event_type, Some("user.created"));

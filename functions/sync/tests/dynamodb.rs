@@ -1,0 +1,555 @@
+//! The sync function against DynamoDB and SQS in the local emulator: ordering, duplicates,
+//! deletes, poison and transient failures, the event log, and the write budget.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::sqs::SqsMessage;
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::types::AttributeValue;
+use base64::Engine;
+use clerk_sync::adapters::dynamodb::{DynamoEventLog, DynamoUserStore};
+use clerk_sync::domain::delivery::{LogRecord, Outcome};
+use clerk_sync::domain::user::{Stored, UserId};
+use devkit::clerk::{user_deleted, user_upsert};
+use devkit::emulator::{Emulator, sdk_config_for};
+use devkit::resources::{Names, Resources, provision};
+use devkit::signing::DEV_WEBHOOK_SECRET;
+use devkit::sqs_event::{event, message};
+use sync::SyncWorker;
+
+struct Harness {
+    sdk: aws_config::SdkConfig,
+    resources: Resources,
+    worker: SyncWorker,
+}
+
+async fn harness(label: &str) -> Harness {
+    harness_with(Names::unique(label)).await
+}
+
+async fn harness_with(names: Names) -> Harness {
+    clerk_sync::telemetry::init_for_tests();
+    let sdk = Emulator::shared().sdk_config().await;
+    let resources = provision(&sdk, names, DEV_WEBHOOK_SECRET).await.unwrap();
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    Harness {
+        worker: worker(
+            &client,
+            &resources.names.users_table,
+            &resources.names.event_log_table,
+        ),
+        sdk,
+        resources,
+    }
+}
+
+fn worker(client: &aws_sdk_dynamodb::Client, users: &str, log: &str) -> SyncWorker {
+    SyncWorker::new(
+        Arc::new(DynamoUserStore::new(client.clone(), users)),
+        Arc::new(DynamoEventLog::new(client.clone(), log)),
+        30,
+    )
+}
+
+fn id(raw: &str) -> UserId {
+    UserId::parse(raw).unwrap()
+}
+
+/// A message carrying a `user.created`/`user.updated` for `user` at `t`.
+fn upsert(svix_id: &str, event_type: &str, user: &str, t: i64) -> SqsMessage {
+    message(
+        &format!("m-{svix_id}"),
+        svix_id,
+        &user_upsert(event_type, user, t),
+        1,
+    )
+}
+
+fn delete(svix_id: &str, user: &str) -> SqsMessage {
+    message(&format!("m-{svix_id}"), svix_id, &user_deleted(user, 99), 1)
+}
+
+impl Harness {
+    fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.sdk)
+    }
+
+    /// Runs one batch through `worker`; returns the ids it reported failed.
+    async fn run_with(&self, worker: &SyncWorker, messages: Vec<SqsMessage>) -> Vec<String> {
+        worker
+            .process_batch(&event(messages))
+            .await
+            .batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect()
+    }
+
+    async fn run(&self, messages: Vec<SqsMessage>) -> Vec<String> {
+        self.run_with(&self.worker, messages).await
+    }
+
+    async fn user(&self, user: &str) -> Option<Stored> {
+        use clerk_sync::ports::UserStore;
+        DynamoUserStore::new(self.dynamodb(), &self.resources.names.users_table)
+            .get(&id(user))
+            .await
+            .unwrap()
+    }
+
+    fn first_name(stored: &Option<Stored>) -> Option<String> {
+        match stored {
+            Some(Stored::Live(p)) => p.first_name.clone(),
+            _ => None,
+        }
+    }
+
+    async fn raw_user(&self, user: &str) -> HashMap<String, AttributeValue> {
+        self.dynamodb()
+            .get_item()
+            .table_name(&self.resources.names.users_table)
+            .key("id", AttributeValue::S(user.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+            .unwrap_or_default()
+    }
+
+    async fn log(&self, svix_id: &str) -> LogRecord {
+        DynamoEventLog::new(self.dynamodb(), &self.resources.names.event_log_table)
+            .get(svix_id)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no event-log record for {svix_id}"))
+    }
+
+    async fn table_is_empty(&self, table: &str) -> bool {
+        let out = self
+            .dynamodb()
+            .scan()
+            .table_name(table)
+            .send()
+            .await
+            .unwrap();
+        out.count == 0
+    }
+}
+
+#[tokio::test]
+async fn a_batch_with_one_poison_message_and_nine_good_ones_reports_only_the_poison_one() {
+    let h = harness("poison").await;
+    let mut batch: Vec<SqsMessage> = (0..9)
+        .map(|i| {
+            upsert(
+                &format!("msg_ok{i}"),
+                "user.created",
+                &format!("user_p{i}"),
+                10,
+            )
+        })
+        .collect();
+    batch.insert(
+        4,
+        message("m-bad", "msg_bad", "{\"type\":\"user.created\",", 1),
+    );
+
+    let failed = h.run(batch).await;
+
+    assert_eq!(failed, ["m-bad"]);
+    for i in 0..9 {
+        let user = format!("user_p{i}");
+        assert_eq!(
+            Harness::first_name(&h.user(&user).await).as_deref(),
+            Some("Version 10")
+        );
+        assert_eq!(h.log(&format!("msg_ok{i}")).await.outcome, Outcome::Applied);
+    }
+    let bad = h.log("msg_bad").await;
+    assert_eq!(bad.outcome, Outcome::Failed);
+    let reason = bad.reason.unwrap();
+    assert!(
+        reason.starts_with("poison: event body is not a Clerk event"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn a_stale_update_is_acknowledged_and_the_newer_state_stays() {
+    let h = harness("stale").await;
+    assert!(
+        h.run(vec![upsert("msg_new", "user.updated", "user_s", 20)])
+            .await
+            .is_empty()
+    );
+    let before = h.raw_user("user_s").await;
+
+    assert!(
+        h.run(vec![upsert("msg_old", "user.updated", "user_s", 10)])
+            .await
+            .is_empty()
+    );
+
+    assert_eq!(h.raw_user("user_s").await, before, "nothing was written");
+    assert_eq!(h.log("msg_old").await.outcome, Outcome::Stale);
+    assert_eq!(h.log("msg_new").await.outcome, Outcome::Applied);
+}
+
+#[tokio::test]
+async fn a_redelivered_event_changes_nothing_and_its_log_stays_applied() {
+    let h = harness("dup").await;
+    let first = upsert("msg_1", "user.created", "user_d", 10);
+    assert!(h.run(vec![first.clone()]).await.is_empty());
+    let before = h.raw_user("user_d").await;
+
+    // The same Svix message again (Svix retry or SQS at-least-once), in a later batch…
+    let mut again = first.clone();
+    again.message_id = Some("m-again".into());
+    assert!(h.run(vec![again]).await.is_empty());
+    // …and the same content under another Svix id.
+    assert!(
+        h.run(vec![upsert("msg_2", "user.created", "user_d", 10)])
+            .await
+            .is_empty()
+    );
+
+    assert_eq!(h.raw_user("user_d").await, before, "nothing was written");
+    assert_eq!(h.log("msg_1").await.outcome, Outcome::Applied);
+    assert_eq!(
+        h.log("msg_1").await.message_id,
+        "m-msg_1",
+        "first record kept"
+    );
+    assert_eq!(h.log("msg_2").await.outcome, Outcome::Duplicate);
+}
+
+#[tokio::test]
+async fn an_update_arriving_before_its_create_yields_the_newer_state() {
+    let h = harness("early").await;
+    let failed = h
+        .run(vec![upsert("msg_u", "user.updated", "user_e", 20)])
+        .await;
+    assert!(failed.is_empty());
+    assert!(
+        h.run(vec![upsert("msg_c", "user.created", "user_e", 10)])
+            .await
+            .is_empty()
+    );
+
+    assert_eq!(
+        Harness::first_name(&h.user("user_e").await).as_deref(),
+        Some("Version 20")
+    );
+    assert_eq!(h.log("msg_c").await.outcome, Outcome::Stale);
+}
+
+#[tokio::test]
+async fn a_deleted_user_is_never_resurrected_and_keeps_no_personal_fields() {
+    let h = harness("delete").await;
+    assert!(
+        h.run(vec![upsert("msg_c", "user.created", "user_x", 10)])
+            .await
+            .is_empty()
+    );
+    assert!(h.run(vec![delete("msg_d", "user_x")]).await.is_empty());
+
+    let tombstone = h.raw_user("user_x").await;
+    let mut keys: Vec<&str> = tombstone.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        ["deleted", "deleted_at", "id", "last_svix_id", "synced_at"]
+    );
+
+    let late = vec![
+        upsert("msg_old", "user.updated", "user_x", 5),
+        upsert("msg_newer", "user.updated", "user_x", 1_000_000_000_000_000),
+        upsert(
+            "msg_recreate",
+            "user.created",
+            "user_x",
+            2_000_000_000_000_000,
+        ),
+        delete("msg_d2", "user_x"),
+    ];
+    assert!(h.run(late).await.is_empty());
+
+    assert_eq!(h.raw_user("user_x").await, tombstone, "nothing was written");
+    assert!(matches!(
+        h.user("user_x").await,
+        Some(Stored::Tombstone { .. })
+    ));
+    for svix_id in ["msg_old", "msg_newer", "msg_recreate"] {
+        assert_eq!(h.log(svix_id).await.outcome, Outcome::Stale, "{svix_id}");
+    }
+    assert_eq!(h.log("msg_d2").await.outcome, Outcome::Duplicate);
+}
+
+#[tokio::test]
+async fn a_delete_before_any_create_leaves_a_tombstone_the_create_cannot_undo() {
+    let h = harness("delete-first").await;
+    assert!(h.run(vec![delete("msg_d", "user_y")]).await.is_empty());
+    assert!(
+        h.run(vec![upsert("msg_c", "user.created", "user_y", 10)])
+            .await
+            .is_empty()
+    );
+    assert!(matches!(
+        h.user("user_y").await,
+        Some(Stored::Tombstone { .. })
+    ));
+    assert_eq!(h.log("msg_c").await.outcome, Outcome::Stale);
+}
+
+#[tokio::test]
+async fn unreachable_dynamodb_fails_every_message_of_the_batch_and_writes_nothing() {
+    let h = harness("unreachable").await;
+    let nowhere = aws_sdk_dynamodb::Client::new(&sdk_config_for("http://127.0.0.1:9").await);
+    let cut_off = worker(
+        &nowhere,
+        &h.resources.names.users_table,
+        &h.resources.names.event_log_table,
+    );
+    let batch: Vec<SqsMessage> = (0..3)
+        .map(|i| {
+            upsert(
+                &format!("msg_{i}"),
+                "user.created",
+                &format!("user_u{i}"),
+                10,
+            )
+        })
+        .collect();
+
+    let mut failed = h.run_with(&cut_off, batch).await;
+
+    failed.sort();
+    assert_eq!(failed, ["m-msg_0", "m-msg_1", "m-msg_2"]);
+    assert!(h.table_is_empty(&h.resources.names.users_table).await);
+    assert!(h.table_is_empty(&h.resources.names.event_log_table).await);
+}
+
+#[tokio::test]
+async fn a_missing_users_table_is_a_transient_failure_recorded_in_the_event_log() {
+    let h = harness("no-table").await;
+    let misconfigured = worker(
+        &h.dynamodb(),
+        "no-such-table",
+        &h.resources.names.event_log_table,
+    );
+
+    let failed = h
+        .run_with(
+            &misconfigured,
+            vec![upsert("msg_t", "user.created", "user_t", 10)],
+        )
+        .await;
+
+    assert_eq!(failed, ["m-msg_t"]);
+    let record = h.log("msg_t").await;
+    assert_eq!(record.outcome, Outcome::Failed);
+    let reason = record.reason.unwrap();
+    assert!(
+        reason.starts_with("transient: dynamodb PutItem failed")
+            && reason.contains("ResourceNotFound"),
+        "{reason}"
+    );
+    assert!(h.table_is_empty(&h.resources.names.users_table).await);
+}
+
+#[tokio::test]
+async fn an_event_applied_but_not_logged_is_retried_and_then_logged_as_applied() {
+    let h = harness("no-log").await;
+    let no_log = worker(&h.dynamodb(), &h.resources.names.users_table, "no-such-log");
+    let msg = upsert("msg_l", "user.created", "user_l", 10);
+
+    assert_eq!(h.run_with(&no_log, vec![msg.clone()]).await, ["m-msg_l"]);
+    // SQS delivers it again; this time the log is reachable.
+    let mut retry = msg;
+    retry
+        .attributes
+        .insert("ApproximateReceiveCount".into(), "2".into());
+    assert!(h.run(vec![retry]).await.is_empty());
+
+    let record = h.log("msg_l").await;
+    assert_eq!((record.outcome, record.attempts), (Outcome::Applied, 2));
+}
+
+#[tokio::test]
+async fn a_base64_encoded_body_is_decoded_before_it_is_applied() {
+    let h = harness("base64").await;
+    let mut body: serde_json::Value =
+        serde_json::from_str(&user_upsert("user.created", "user_b", 10)).unwrap();
+    body["data"]["first_name"] = "Ada \u{FFFF}".into();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(body.to_string());
+    let mut msg = message("m-b64", "msg_b64", &encoded, 1);
+    let mut attribute = aws_lambda_events::event::sqs::SqsMessageAttribute::default();
+    attribute.data_type = Some("String".into());
+    attribute.string_value = Some("base64".into());
+    msg.message_attributes
+        .insert("content_encoding".into(), attribute);
+
+    assert!(h.run(vec![msg]).await.is_empty());
+
+    assert_eq!(
+        Harness::first_name(&h.user("user_b").await).as_deref(),
+        Some("Ada \u{FFFF}")
+    );
+}
+
+#[tokio::test]
+async fn other_event_types_are_acknowledged_as_ignored_and_messages_without_svix_id_are_poison() {
+    let h = harness("ignored").await;
+    let session = message("m-s", "msg_s", &devkit::fixture("session.created"), 1);
+    let mut anonymous = upsert("unused", "user.created", "user_n", 10);
+    anonymous.message_attributes.remove("svix_id");
+    anonymous.message_id = Some("m-anon".into());
+
+    let failed = h.run(vec![session, anonymous]).await;
+
+    assert_eq!(failed, ["m-anon"]);
+    let ignored = h.log("msg_s").await;
+    assert_eq!(ignored.outcome, Outcome::Ignored);
+    assert_eq!(ignored.event_type.as_deref(), Some("session.created"));
+    let anonymous = h.log("sqs:m-anon").await;
+    assert_eq!(
+        anonymous.reason.as_deref(),
+        Some("poison: message has no svix_id attribute")
+    );
+    assert!(h.user("user_n").await.is_none());
+}
+
+/// Counts DynamoDB requests by operation (`X-Amz-Target`), as they leave for the network.
+#[derive(Debug, Default, Clone)]
+struct RequestCounter(Arc<std::sync::Mutex<HashMap<String, usize>>>);
+
+impl Intercept for RequestCounter {
+    fn name(&self) -> &'static str {
+        "RequestCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let target = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .unwrap_or("?")
+            .trim_start_matches("DynamoDB_20120810.")
+            .to_owned();
+        *self.0.lock().unwrap().entry(target).or_default() += 1;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_happy_path_spends_two_write_requests_per_message_and_no_reads() {
+    let h = harness("budget").await;
+    let counter = RequestCounter::default();
+    let counted = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&h.sdk)
+            .interceptor(counter.clone())
+            .build(),
+    );
+    let counted_worker = worker(
+        &counted,
+        &h.resources.names.users_table,
+        &h.resources.names.event_log_table,
+    );
+    // Ten users exist; ten `user.updated` arrive in one batch.
+    let created: Vec<SqsMessage> = (0..10)
+        .map(|i| {
+            upsert(
+                &format!("msg_c{i}"),
+                "user.created",
+                &format!("user_w{i}"),
+                10,
+            )
+        })
+        .collect();
+    assert!(h.run(created).await.is_empty());
+    let updated: Vec<SqsMessage> = (0..10)
+        .map(|i| {
+            upsert(
+                &format!("msg_u{i}"),
+                "user.updated",
+                &format!("user_w{i}"),
+                20,
+            )
+        })
+        .collect();
+
+    assert!(h.run_with(&counted_worker, updated).await.is_empty());
+
+    let requests = counter.0.lock().unwrap().clone();
+    eprintln!("DynamoDB requests for a batch of 10 user.updated: {requests:?}");
+    assert_eq!(requests, HashMap::from([("PutItem".to_owned(), 20)]));
+}
+
+#[tokio::test]
+async fn a_message_failing_five_times_ends_in_the_dead_letter_queue_with_its_reason_logged() {
+    let h = harness_with(Names::unique("dlq").with_visibility_timeout(1)).await;
+    let sqs = aws_sdk_sqs::Client::new(&h.sdk);
+    let string = |v: &str| {
+        aws_sdk_sqs::types::MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(v)
+            .build()
+            .unwrap()
+    };
+    sqs.send_message()
+        .queue_url(&h.resources.queue_url)
+        .message_body(r#"{"type":"user.updated","data":{"id":"user_z"}}"#)
+        .message_attributes("svix_id", string("msg_poison"))
+        .message_attributes("event_type", string("user.updated"))
+        .send()
+        .await
+        .unwrap();
+    let mut mapping = devkit::poller::Mapping::new(&h.resources.queue_url, &h.resources.queue_arn);
+    mapping.wait_seconds = 1;
+    let function = devkit::lambda::json_fn(sync::lambda_service(Arc::new(worker(
+        &h.dynamodb(),
+        &h.resources.names.users_table,
+        &h.resources.names.event_log_table,
+    ))));
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let dead = loop {
+        devkit::poller::poll_once(&sqs, &mapping, &function)
+            .await
+            .unwrap();
+        let dlq = sqs
+            .receive_message()
+            .queue_url(&h.resources.dead_letter_queue_url)
+            .send()
+            .await
+            .unwrap()
+            .messages
+            .unwrap_or_default();
+        if let Some(m) = dlq.into_iter().next() {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "never reached the DLQ");
+    };
+
+    assert_eq!(
+        dead.body(),
+        Some(r#"{"type":"user.updated","data":{"id":"user_z"}}"#)
+    );
+    let record = h.log("msg_poison").await;
+    assert_eq!(record.outcome, Outcome::Failed);
+    assert_eq!(record.attempts, devkit::resources::MAX_RECEIVE_COUNT);
+    assert_eq!(
+        record.reason.as_deref(),
+        Some("poison: user event has no updated_at")
+    );
+    assert!(h.user("user_z").await.is_none());
+}
