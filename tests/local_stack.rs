@@ -13,11 +13,12 @@ struct TestStack {
     http: reqwest::Client,
 }
 
-async fn spawn_stack() -> TestStack {
+async fn spawn_stack(sync: bool) -> TestStack {
     let stack = Stack::start(StackOptions {
         port: 0,
         webhook_secrets: DEV_WEBHOOK_SECRET.to_owned(),
         names: Names::unique("e2e"),
+        sync,
     })
     .await
     .expect("local stack starts");
@@ -60,7 +61,7 @@ impl TestStack {
 
 #[tokio::test]
 async fn signed_fixture_posted_to_the_gateway_lands_on_the_queue_and_forgeries_do_not() {
-    let stack = spawn_stack().await;
+    let stack = spawn_stack(false).await;
     let body = devkit::fixture("user.created");
 
     let (status, queued) = stack.post_webhook(DEV_WEBHOOK_SECRET, &body).await;
@@ -86,7 +87,7 @@ async fn signed_fixture_posted_to_the_gateway_lands_on_the_queue_and_forgeries_d
 
 #[tokio::test]
 async fn gateway_answers_unknown_routes_404_in_the_api_error_format() {
-    let stack = spawn_stack().await;
+    let stack = spawn_stack(true).await;
     let response = stack
         .http
         .get(format!("{}/nope", stack.stack.base_url()))
@@ -96,5 +97,100 @@ async fn gateway_answers_unknown_routes_404_in_the_api_error_format() {
     assert_eq!(response.status().as_u16(), 404);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "not_found");
+    stack.stack.stop().await;
+}
+
+impl TestStack {
+    /// Polls the users table until `accept` holds for the user's item, for at most 2 s (the
+    /// issue's bound from webhook to table); returns the item and how long it took.
+    async fn await_user(
+        &self,
+        id: &str,
+        accept: impl Fn(&Value) -> bool,
+    ) -> (Value, std::time::Duration) {
+        let dynamodb = aws_sdk_dynamodb::Client::new(&self.sdk);
+        let start = std::time::Instant::now();
+        loop {
+            let item = dynamodb
+                .get_item()
+                .table_name(&self.stack.resources.names.users_table)
+                .key("id", aws_sdk_dynamodb::types::AttributeValue::S(id.into()))
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap()
+                .item;
+            if let Some(item) = item {
+                let json: Value = serde_dynamo::from_item(item).unwrap();
+                if accept(&json) {
+                    return (json, start.elapsed());
+                }
+            }
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(2),
+                "user {id} not in the expected state within 2 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn signed_user_events_flow_through_gateway_queue_and_sync_into_the_users_table() {
+    let stack = spawn_stack(true).await;
+    let id = "user_35kQ7zvT0cWnHq1d2xXy9RbLmAa";
+
+    let (status, _) = stack
+        .post_webhook(DEV_WEBHOOK_SECRET, &devkit::fixture("user.created"))
+        .await;
+    assert_eq!(status, 202);
+    let (created, took) = stack.await_user(id, |_| true).await;
+    eprintln!("user.created: webhook to users table in {took:?}");
+    assert_eq!(created["email"], "ada@example.com");
+    assert_eq!(created["deleted"], false);
+
+    let (status, _) = stack
+        .post_webhook(DEV_WEBHOOK_SECRET, &devkit::fixture("user.updated"))
+        .await;
+    assert_eq!(status, 202);
+    let (updated, took) = stack
+        .await_user(id, |u| u["updated_at"] != created["updated_at"])
+        .await;
+    eprintln!("user.updated: webhook to users table in {took:?}");
+    assert_eq!(updated["email_addresses"].as_array().unwrap().len(), 2);
+    assert!(updated["private_metadata"].is_object());
+
+    let (status, _) = stack
+        .post_webhook(DEV_WEBHOOK_SECRET, &devkit::fixture("user.deleted"))
+        .await;
+    assert_eq!(status, 202);
+    let (deleted, took) = stack.await_user(id, |u| u["deleted"] == true).await;
+    eprintln!("user.deleted: webhook to users table in {took:?}");
+    assert!(
+        deleted.get("email").is_none(),
+        "personal fields wiped: {deleted}"
+    );
+
+    // A late redelivery of the update is logged stale and does not bring the user back.
+    let (status, queued) = stack
+        .post_webhook(DEV_WEBHOOK_SECRET, &devkit::fixture("user.updated"))
+        .await;
+    assert_eq!(status, 202);
+    let log = clerk_sync::adapters::dynamodb::DynamoEventLog::new(
+        aws_sdk_dynamodb::Client::new(&stack.sdk),
+        &stack.stack.resources.names.event_log_table,
+    );
+    let svix_id = queued["id"].as_str().unwrap();
+    let start = std::time::Instant::now();
+    let record = loop {
+        if let Some(record) = log.get(svix_id).await.unwrap() {
+            break record;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(2));
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(record.outcome.as_str(), "stale");
+    let (still, _) = stack.await_user(id, |_| true).await;
+    assert_eq!(still, deleted);
     stack.stack.stop().await;
 }

@@ -1,5 +1,6 @@
-//! The local stack: the AWS emulator, the resources, and a local API Gateway that turns HTTP
-//! requests into Lambda events and runs the real function code in-process.
+//! The local stack: the AWS emulator, the resources, a local API Gateway that turns HTTP requests
+//! into Lambda events and runs the real function code in-process, and the SQS event source
+//! mapping that feeds queued events to the sync function.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -10,10 +11,11 @@ use anyhow::Context;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::response::Response;
-use clerk_sync::config::{Env, WebhookConfig};
+use clerk_sync::config::{Env, SyncConfig, WebhookConfig};
 use devkit::apigw::{read_response, request_event};
 use devkit::emulator::{ACCESS_KEY_ID, Emulator, REGION, SECRET_ACCESS_KEY};
 use devkit::lambda::{JsonFn, json_fn};
+use devkit::poller::{Mapping, Poller};
 use devkit::resources::{Names, Resources, provision};
 use http::StatusCode;
 use serde_json::json;
@@ -31,6 +33,9 @@ pub struct StackOptions {
     pub webhook_secrets: String,
     /// Resource names (the local ones by default, unique ones in tests).
     pub names: Names,
+    /// Run the event source mapping (queue → sync function). Off, events stay on the queue,
+    /// for inspection or for running the sync function under `cargo lambda watch`.
+    pub sync: bool,
 }
 
 /// One route of the gateway: an exact path served by a function.
@@ -47,6 +52,7 @@ pub struct Stack {
     pub resources: Resources,
     pub routes: Vec<Route>,
     emulator: Emulator,
+    poller: Option<Poller>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
 }
@@ -68,6 +74,17 @@ impl Stack {
             function: "webhook",
             handler: json_fn(webhook::lambda_service(webhook)),
         }];
+
+        let env = resources.sync_env();
+        let config = SyncConfig::from(&Env::from_fn(|k| env.get(k).cloned()))?;
+        let worker = Arc::new(sync::SyncWorker::from_config(&config, &sdk));
+        let poller = options.sync.then(|| {
+            devkit::poller::spawn(
+                &sdk,
+                Mapping::new(&resources.queue_url, &resources.queue_arn),
+                json_fn(sync::lambda_service(worker)),
+            )
+        });
 
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
             .await
@@ -91,6 +108,7 @@ impl Stack {
             resources,
             routes,
             emulator,
+            poller,
             shutdown: Some(shutdown),
             server: Some(server),
         })
@@ -104,10 +122,16 @@ impl Stack {
         self.emulator.endpoint()
     }
 
+    /// Whether queued events are being fed to the sync function.
+    pub fn syncing(&self) -> bool {
+        self.poller.is_some()
+    }
+
     /// What a function needs to run outside the stack (`cargo lambda watch --env-file`) against
     /// the same emulator and resources.
     pub fn lambda_env(&self) -> BTreeMap<&'static str, String> {
         let mut env = self.resources.webhook_env();
+        env.extend(self.resources.sync_env());
         env.insert("AWS_ENDPOINT_URL", self.endpoint().to_owned());
         env.insert("AWS_REGION", REGION.to_owned());
         env.insert("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID.to_owned());
@@ -135,6 +159,7 @@ impl Stack {
 
     /// Stops the gateway, then the emulator (if this stack started it).
     pub async fn stop(mut self) {
+        self.poller.take();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

@@ -21,6 +21,10 @@ async fn main() -> anyhow::Result<()> {
             "the local development secret; set CLERK_WEBHOOK_SECRET to use yours",
         ),
     };
+    let sync = !matches!(
+        std::env::var("LOCAL_SYNC").as_deref().map(str::trim),
+        Ok("off" | "0" | "false")
+    );
     let keys = WebhookKeys::parse(&secrets.clone().into())
         .map_err(|e| anyhow::anyhow!("CLERK_WEBHOOK_SECRET: {e}"))?;
 
@@ -34,6 +38,7 @@ async fn main() -> anyhow::Result<()> {
         port,
         webhook_secrets: secrets,
         names: Names::local(),
+        sync,
     })
     .await?;
     stack.write_env_file(&env_file())?;
@@ -50,6 +55,15 @@ async fn main() -> anyhow::Result<()> {
         keys.len()
     ));
     say(&format!(
+        "tables           {} (users), {} (event log)",
+        r.names.users_table, r.names.event_log_table
+    ));
+    say(if stack.syncing() {
+        "sync             events queue -> sync function (batch 10, long polling; LOCAL_SYNC=off to stop)"
+    } else {
+        "sync             OFF (LOCAL_SYNC=off): events stay on the queue; `make watch` + `make invoke-sync`"
+    });
+    say(&format!(
         "environment      {} (for cargo lambda watch --env-file)",
         env_file().display()
     ));
@@ -59,13 +73,16 @@ async fn main() -> anyhow::Result<()> {
     }
     println!();
     println!("Try it from another terminal:");
-    println!(
-        "    make post FIXTURE=user.created    # signs the fixture now and posts it: 202 queued"
-    );
-    println!("    make post FIXTURE=session.created # a type we don't sync: 200 ignored");
-    println!(
-        "    make queue                        # message counts; `make queue TAKE=1` drains and prints them"
-    );
+    for line in [
+        "make post FIXTURE=user.created    # signs the fixture now and posts it: 202 queued",
+        "make user ID=user_35kQ7zvT0cWnHq1d2xXy9RbLmAa  # the synced record, a moment later",
+        "make post FIXTURE=user.deleted    # then `make user …` shows the tombstone",
+        "make events                       # the event log: every event's fate",
+        "make post FIXTURE=session.created # a type we don't sync: 200 ignored",
+        "make queue                        # events queue and dead-letter queue counts",
+    ] {
+        println!("    {line}");
+    }
     println!("Ctrl-C stops everything this stack started.");
 
     wait_for_stop().await;

@@ -1,5 +1,5 @@
 //! `devtool`: signs Clerk fixtures and posts them to the local gateway, builds API Gateway
-//! events for `cargo lambda invoke`, and shows the local queues.
+//! and SQS events for `cargo lambda invoke`, and shows the local queues, users and event log.
 
 use std::collections::BTreeMap;
 
@@ -41,6 +41,19 @@ enum Command {
         #[arg(long)]
         take: bool,
     },
+    /// Print an SQS event (as Lambda receives it) carrying fixtures, for `cargo lambda invoke`.
+    SqsEvent {
+        /// Fixture names or paths; each becomes one message with a fresh svix id.
+        #[arg(required = true)]
+        fixtures: Vec<String>,
+    },
+    /// Print a user's item in the local users table, as stored.
+    User { id: String },
+    /// Print the event log, oldest first (only one user's events with --user).
+    Events {
+        #[arg(long)]
+        user: Option<String>,
+    },
 }
 
 #[tokio::main]
@@ -60,7 +73,126 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Queue { take } => queue(take).await,
+        Command::SqsEvent { fixtures } => {
+            let messages = fixtures
+                .iter()
+                .enumerate()
+                .map(|(i, f)| {
+                    let body = read_fixture(f)?;
+                    let svix_id = devkit::signing::new_svix_id();
+                    Ok(devkit::sqs_event::message(
+                        &format!("local-message-{i}"),
+                        &svix_id,
+                        &body,
+                        1,
+                    ))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let event = devkit::sqs_event::event(messages);
+            println!("{}", serde_json::to_string_pretty(&event)?);
+            Ok(())
+        }
+        Command::User { id } => user(&id).await,
+        Command::Events { user } => events(user).await,
     }
+}
+
+/// The running stack's env file value `key`, and an SDK configuration for its emulator.
+struct StackEnv(BTreeMap<String, String>);
+
+impl StackEnv {
+    fn read() -> anyhow::Result<Self> {
+        Ok(Self(local_stack::read_env_file()?))
+    }
+
+    fn get(&self, key: &str) -> anyhow::Result<String> {
+        self.0
+            .get(key)
+            .cloned()
+            .with_context(|| format!("{key} missing from the stack's env file"))
+    }
+
+    async fn sdk(&self) -> anyhow::Result<aws_config::SdkConfig> {
+        Ok(devkit::emulator::sdk_config_for(&self.get("AWS_ENDPOINT_URL")?).await)
+    }
+}
+
+async fn user(id: &str) -> anyhow::Result<()> {
+    let env = StackEnv::read()?;
+    let item = aws_sdk_dynamodb::Client::new(&env.sdk().await?)
+        .get_item()
+        .table_name(env.get("USERS_TABLE")?)
+        .key(
+            "id",
+            aws_sdk_dynamodb::types::AttributeValue::S(id.to_owned()),
+        )
+        .consistent_read(true)
+        .send()
+        .await?
+        .item;
+    let Some(item) = item else {
+        println!("no user {id} in the users table");
+        std::process::exit(1);
+    };
+    let json: serde_json::Value = serde_dynamo::from_item(item)?;
+    println!("{}", serde_json::to_string_pretty(&json)?);
+    Ok(())
+}
+
+async fn events(user: Option<String>) -> anyhow::Result<()> {
+    use clerk_sync::adapters::dynamodb::event_log;
+    use clerk_sync::domain::delivery::LogRecord;
+    let env = StackEnv::read()?;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&env.sdk().await?);
+    let table = env.get("EVENT_LOG_TABLE")?;
+    let items = match &user {
+        Some(id) => {
+            dynamodb
+                .query()
+                .table_name(&table)
+                .index_name(event_log::BY_USER_INDEX)
+                .key_condition_expression("#u = :u")
+                .expression_attribute_names("#u", event_log::USER_ID)
+                .expression_attribute_values(
+                    ":u",
+                    aws_sdk_dynamodb::types::AttributeValue::S(id.clone()),
+                )
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Result<Vec<_>, _>>()
+                .await?
+        }
+        None => {
+            dynamodb
+                .scan()
+                .table_name(&table)
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Result<Vec<_>, _>>()
+                .await?
+        }
+    };
+    let mut records: Vec<LogRecord> = serde_dynamo::from_items(items)?;
+    records.sort_by_key(|r| (r.received_at, r.processed_at));
+    println!(
+        "{:<24} {:<28} {:<14} {:<32} {:<9} {:>8}  reason",
+        "processed (UTC ms)", "svix_id", "event_type", "user_id", "outcome", "attempts"
+    );
+    for r in records {
+        println!(
+            "{:<24} {:<28} {:<14} {:<32} {:<9} {:>8}  {}",
+            r.processed_at,
+            r.svix_id,
+            r.event_type.as_deref().unwrap_or("-"),
+            r.user_id.as_ref().map(|u| u.as_str()).unwrap_or("-"),
+            r.outcome.as_str(),
+            r.attempts,
+            r.reason.as_deref().unwrap_or("")
+        );
+    }
+    Ok(())
 }
 
 fn read_fixture(fixture: &str) -> anyhow::Result<String> {
@@ -118,14 +250,9 @@ async fn post(fixture: &str, url: Option<String>, secret: Option<String>) -> any
 }
 
 async fn queue(take: bool) -> anyhow::Result<()> {
-    let env = local_stack::read_env_file()?;
-    let get = |k: &str| {
-        env.get(k)
-            .cloned()
-            .with_context(|| format!("{k} missing from the stack's env file"))
-    };
-    let sdk = devkit::emulator::sdk_config_for(&get("AWS_ENDPOINT_URL")?).await;
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let env = StackEnv::read()?;
+    let get = |k: &str| env.get(k);
+    let sqs = aws_sdk_sqs::Client::new(&env.sdk().await?);
     for (label, url) in [
         ("events queue", get("EVENTS_QUEUE_URL")?),
         ("dead-letter queue", get("EVENTS_DLQ_URL")?),
