@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 DEVTOOL := $(CARGO) run -q -p local-stack --bin devtool --
 
-.PHONY: help setup local test fmt lint post queue event watch invoke-webhook bench
+.PHONY: help setup local test fmt lint post queue event user events watch invoke-webhook invoke-sync bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -32,6 +32,12 @@ post: ## sign a fixture now and post it to the running local stack (FIXTURE=user
 queue: ## show the local queues (TAKE=1 drains and prints the events queue)
 	$(DEVTOOL) queue $(if $(TAKE),--take)
 
+user: ## print a user's record in the local users table (ID=user_…)
+	@$(DEVTOOL) user $(or $(ID),user_35kQ7zvT0cWnHq1d2xXy9RbLmAa)
+
+events: ## print the local event log, oldest first (ID=user_… for one user's events)
+	@$(DEVTOOL) events $(if $(ID),--user $(ID))
+
 event: ## print a freshly signed API Gateway v2 event for a fixture (FIXTURE=user.created)
 	@$(DEVTOOL) event $(or $(FIXTURE),user.created)
 
@@ -42,6 +48,9 @@ invoke-webhook: setup ## sign a fixture into a fresh API Gateway event and `carg
 	@mkdir -p .local
 	$(DEVTOOL) event $(or $(FIXTURE),user.created) > .local/webhook-event.json
 	cargo lambda invoke webhook --data-file .local/webhook-event.json
+
+invoke-sync: setup ## `cargo lambda invoke` the sync function with an SQS event fixture (FIXTURE=good-batch|poison-batch)
+	cargo lambda invoke sync --data-file tests/fixtures/sqs/$(or $(FIXTURE),good-batch).json
 
 bench: ## criterion benchmarks (release profile)
 	$(CARGO) bench --workspace

@@ -70,7 +70,8 @@ fn mapping_error(operation: &'static str, e: serde_dynamo::Error) -> DependencyE
     DependencyError::new("dynamodb", operation, e)
 }
 
-fn to_item(stored: &Stored, svix_id: &str, now_ms: i64) -> Result<Item, DependencyError> {
+/// The users-table item for `stored`, written by Svix message `svix_id` at `now_ms`.
+pub fn user_item(stored: &Stored, svix_id: &str, now_ms: i64) -> Result<Item, DependencyError> {
     match stored {
         Stored::Live(profile) => serde_dynamo::to_item(LiveItem {
             profile,
@@ -139,7 +140,7 @@ impl UserStore for DynamoUserStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(to_item(&target, svix_id, now_ms)?))
+            .set_item(Some(user_item(&target, svix_id, now_ms)?))
             .expression_attribute_names("#id", users::ID)
             .expression_attribute_names("#deleted", users::DELETED)
             .expression_attribute_values(":false", AttributeValue::Bool(false))
@@ -298,7 +299,7 @@ mod tests {
             panic!("upsert expected")
         };
         let live = Stored::Live(profile.clone());
-        let item = to_item(&live, "msg_1", 42).unwrap();
+        let item = user_item(&live, "msg_1", 42).unwrap();
         assert_eq!(item.get(users::DELETED), Some(&AttributeValue::Bool(false)));
         assert_eq!(
             item.get("last_svix_id"),
@@ -314,7 +315,7 @@ mod tests {
             id: profile.id.clone(),
             deleted_at: Some(7),
         };
-        let item = to_item(&tomb, "msg_2", 43).unwrap();
+        let item = user_item(&tomb, "msg_2", 43).unwrap();
         assert_eq!(item.get(users::DELETED), Some(&AttributeValue::Bool(true)));
         assert!(!item.contains_key("email") && !item.contains_key(users::UPDATED_AT));
         assert_eq!(from_item(item).unwrap(), (tomb, "msg_2".to_owned()));
