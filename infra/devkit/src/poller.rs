@@ -49,7 +49,19 @@ impl Drop for Poller {
 
 /// Starts polling `mapping.queue_url` into `function` until the returned [`Poller`] is dropped.
 pub fn spawn(sdk: &SdkConfig, mapping: Mapping, function: JsonFn) -> Poller {
-    let sqs = aws_sdk_sqs::Client::new(sdk);
+    // A long poll outlasts the usual operation timeout; give it the wait plus a margin.
+    let long_poll = Duration::from_secs(mapping.wait_seconds.max(0) as u64 + 5);
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(sdk)
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(1))
+                    .operation_attempt_timeout(long_poll)
+                    .operation_timeout(long_poll * 3)
+                    .build(),
+            )
+            .build(),
+    );
     let task = tokio::spawn(async move {
         loop {
             if let Err(e) = poll_once(&sqs, &mapping, &function).await {

@@ -178,7 +178,7 @@ async fn events(user: Option<String>) -> anyhow::Result<()> {
     records.sort_by_key(|r| (r.received_at, r.processed_at));
     println!(
         "{:<24} {:<28} {:<14} {:<32} {:<9} {:>8}  reason",
-        "processed (UTC ms)", "svix_id", "event_type", "user_id", "outcome", "attempts"
+        "processed_at (ms)", "svix_id", "event_type", "user_id", "outcome", "attempts"
     );
     for r in records {
         println!(
