@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+import tomllib
 import unittest
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from cfnlint.decode import cfn_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = Path(os.environ.get("TEMPLATE_PATH", ROOT / "template.yaml"))
+SAMCONFIG = ROOT / "samconfig.toml"
 logging.getLogger("samtranslator").setLevel(logging.ERROR)  # feature-toggle and metrics chatter
 
 # The contract with the code: each function's environment, exactly, and what each variable points at.
@@ -79,6 +81,11 @@ QUEUE_NAMES = {"EventsQueue": "${AWS::StackName}-events",
 SECRET_NAMES = {"WebhookSigningSecret": "${AWS::StackName}/webhook-signing-secrets",
                 "ClerkSecretKey": "${AWS::StackName}/clerk-secret-key"}
 MAX_RECEIVE_COUNT = 5
+
+
+def load_samconfig(path=SAMCONFIG):
+    with open(path, "rb") as f:
+        return tomllib.load(f)
 
 
 def load(path=TEMPLATE):
@@ -513,6 +520,57 @@ def check_shared_names(t):
     return problems
 
 
+def parameter_problems(t, name, value):
+    """Why CloudFormation would refuse `value` for parameter `name` (what sam deploy would pass)."""
+    spec = t.get("Parameters", {}).get(name)
+    if spec is None:
+        return [f"{name} is not a template parameter"]
+    problems = []
+    if "AllowedValues" in spec and value not in [str(v) for v in spec["AllowedValues"]]:
+        problems.append(f"{name}={value!r} not in {spec['AllowedValues']}")
+    if "AllowedPattern" in spec and not re.fullmatch(spec["AllowedPattern"], value):
+        problems.append(f"{name}={value!r} does not match {spec['AllowedPattern']}")
+    if spec["Type"] == "Number":
+        if not re.fullmatch(r"-?\d+(\.\d+)?", value):
+            problems.append(f"{name}={value!r} is not a number")
+        elif not spec.get("MinValue", float("-inf")) <= float(value) <= spec.get("MaxValue", float("inf")):
+            problems.append(f"{name}={value!r} outside [{spec.get('MinValue')}, {spec.get('MaxValue')}]")
+    return problems
+
+
+def check_samconfig_environments(t, config=None):
+    config = load_samconfig() if config is None else config
+    problems = []
+    stacks = {}
+    for env in ("default", "dev", "staging", "prod"):
+        section = config.get(env, {})
+        build = section.get("build", {}).get("parameters", {})
+        deploy = section.get("deploy", {}).get("parameters", {})
+        if build.get("beta_features") is not True:
+            problems.append(f"{env}: build without beta_features (rust-cargolambda needs them)")
+        if "CAPABILITY_IAM" not in deploy.get("capabilities", "").split():
+            problems.append(f"{env}: deploy without CAPABILITY_IAM")
+        if deploy.get("resolve_s3") is not True:
+            problems.append(f"{env}: deploy without resolve_s3")
+        overrides = dict(re.findall(r'(\w+)="([^"]*)"', deploy.get("parameter_overrides", "")))
+        for name, value in overrides.items():
+            problems += [f"{env}: {p}" for p in parameter_problems(t, name, value)]
+        if overrides.get("EnvironmentName") not in (env, "dev" if env == "default" else None):
+            problems.append(f"{env}: EnvironmentName override is {overrides.get('EnvironmentName')!r}")
+        if env == "prod":
+            if deploy.get("confirm_changeset") is not True:
+                problems.append("prod: change sets are not confirmed by a human")
+            if overrides.get("DeletionProtection") != "true":
+                problems.append("prod: tables not deletion-protected")
+        stacks[env] = deploy.get("stack_name")
+    if stacks["default"] != stacks["dev"]:
+        problems.append("default is not dev")
+    names = [stacks[e] for e in ("dev", "staging", "prod")]
+    if len(set(names)) != 3 or None in names:
+        problems.append(f"stack names not distinct per environment: {names}")
+    return problems
+
+
 # ---------------------------------------------------------------------------------------------
 
 class TemplateProperties(unittest.TestCase):
@@ -587,6 +645,9 @@ class TemplateProperties(unittest.TestCase):
 
     def test_queue_and_secret_names_are_the_ones_the_local_stack_uses(self):
         self.assertHolds(check_shared_names)
+
+    def test_every_environment_deploys_valid_parameters_and_prod_is_protected(self):
+        self.assertHolds(check_samconfig_environments)
 
 
 def _set(path, value):
@@ -690,6 +751,25 @@ MUTATIONS = [
 ]
 
 
+def _deploy(env, key, value):
+    """A samconfig mutation setting [env.deploy.parameters] key = value."""
+    return lambda config: config[env]["deploy"]["parameters"].__setitem__(key, value)
+
+
+SAMCONFIG_MUTATIONS = [
+    ("prod without change-set confirmation", _deploy("prod", "confirm_changeset", False)),
+    ("a log retention CloudWatch refuses", _deploy("staging", "parameter_overrides",
+                                                   'EnvironmentName="staging" LogRetentionDays="15"')),
+    ("a misspelt parameter", _deploy("dev", "parameter_overrides",
+                                     'EnvironmentName="dev" SyncMaxConcurency="2"')),
+    ("consumer concurrency below Lambda's minimum", _deploy("dev", "parameter_overrides",
+                                                            'EnvironmentName="dev" SyncMaxConcurrency="1"')),
+    ("prod tables unprotected", _deploy("prod", "parameter_overrides",
+                                        'EnvironmentName="prod" DeletionProtection="false"')),
+    ("staging deploying over prod", _deploy("staging", "stack_name", "clerk-sync-prod")),
+]
+
+
 class EachCheckCanFail(unittest.TestCase):
     def test_every_check_reports_a_template_that_breaks_its_property(self):
         template = load()
@@ -699,9 +779,18 @@ class EachCheckCanFail(unittest.TestCase):
                 mutate(broken)
                 self.assertNotEqual([], check(broken), f"{check.__name__} missed: {description}")
 
+    def test_the_samconfig_check_reports_each_broken_environment(self):
+        template, config = load(), load_samconfig()
+        for description, mutate in SAMCONFIG_MUTATIONS:
+            with self.subTest(mutation=description):
+                broken = copy.deepcopy(config)
+                mutate(broken)
+                self.assertNotEqual([], check_samconfig_environments(template, broken), description)
+
     def test_every_check_has_a_mutation_that_breaks_it(self):
         checks = {name for name, f in globals().items() if name.startswith("check_") and callable(f)}
-        self.assertEqual(set(), checks - {check.__name__ for check, _, _ in MUTATIONS})
+        mutated = {check.__name__ for check, _, _ in MUTATIONS} | {check_samconfig_environments.__name__}
+        self.assertEqual(set(), checks - mutated)
 
 
 if __name__ == "__main__":
