@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 DEVTOOL := $(CARGO) run -q -p local-stack --bin devtool --
 
-.PHONY: help setup local test fmt lint post queue event user events watch invoke-webhook invoke-sync bench
+.PHONY: help setup local test fmt lint lint-template post queue event user events watch invoke-webhook invoke-sync bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -19,9 +19,15 @@ local: setup ## run the whole system locally: emulator, resources, gateway on 12
 	$(CARGO) run -q -p local-stack --bin local-stack
 
 test: setup ## every test and lint: formatting, clippy, unit, emulator-backed integration, end to end
+	$(MAKE) lint-template
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(CARGO) test --workspace --all-targets --locked
+
+lint-template: setup ## check template.yaml: cfn-lint, sam validate --lint, the template property checks
+	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/sam validate --lint --region us-east-1
+	$(VENV)/bin/python -B -m unittest discover -s infra/template_checks -v
 
 fmt: ## format the code
 	$(CARGO) fmt --all

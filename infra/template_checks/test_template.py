@@ -1,0 +1,797 @@
+"""Safety properties of template.yaml that cfn-lint and `sam validate` cannot know about.
+
+Run: .venv/bin/python -m unittest discover -s infra/template_checks -v   (or `make lint-template`)
+
+Each property is a `check_*` function returning the problems it finds (empty: holds), so that
+`EachCheckCanFail` can prove every check fails on a template that breaks it. The template is read
+with cfn-lint's YAML loader (it understands !Ref, !Sub, !GetAtt); the IAM checks also run on the
+template as SAM expands it, because SAM adds roles and policies of its own.
+"""
+
+import copy
+import functools
+import json
+import logging
+import os
+import re
+import tomllib
+import unittest
+from pathlib import Path
+
+from cfnlint.decode import cfn_yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = Path(os.environ.get("TEMPLATE_PATH", ROOT / "template.yaml"))
+SAMCONFIG = ROOT / "samconfig.toml"
+logging.getLogger("samtranslator").setLevel(logging.ERROR)  # feature-toggle and metrics chatter
+
+# The contract with the code: each function's environment, exactly, and what each variable points at.
+FUNCTION_ENV = {
+    "WebhookFunction": {
+        "WEBHOOK_SECRET_ID": {"Ref": "WebhookSigningSecret"},
+        "EVENTS_QUEUE_URL": {"Ref": "EventsQueue"},
+        "SYNCED_EVENT_TYPES": {"Ref": "SyncedEventTypes"},
+        "WEBHOOK_SECRET_MIN_REFRESH_SECONDS": "30",
+        "WEBHOOK_SECRET_MAX_AGE_SECONDS": "900",
+    },
+    "SyncFunction": {
+        "USERS_TABLE": {"Ref": "UsersTable"},
+        "EVENT_LOG_TABLE": {"Ref": "EventLogTable"},
+        "EVENT_LOG_RETENTION_DAYS": "30",
+    },
+}
+FUNCTION_BINARY = {"WebhookFunction": "webhook", "SyncFunction": "sync"}
+
+# The contract with the code: every data-plane action a function may take, and on what. The code
+# must not need more; adding an action here is a reviewed decision.
+FUNCTION_DATA_ACTIONS = {
+    "WebhookFunction": {
+        ("sqs:SendMessage", "EventsQueue"),
+        ("secretsmanager:GetSecretValue", "WebhookSigningSecret"),
+        ("kms:GenerateDataKey", "EncryptionKey"),
+        ("kms:Decrypt", "EncryptionKey"),
+    },
+    "SyncFunction": {
+        ("sqs:ReceiveMessage", "EventsQueue"),
+        ("sqs:DeleteMessage", "EventsQueue"),
+        ("sqs:GetQueueAttributes", "EventsQueue"),
+        ("dynamodb:GetItem", "UsersTable"),
+        ("dynamodb:PutItem", "UsersTable"),
+        ("dynamodb:PutItem", "EventLogTable"),
+        ("kms:Decrypt", "EncryptionKey"),
+        ("kms:Encrypt", "EncryptionKey"),
+        ("kms:GenerateDataKey", "EncryptionKey"),
+        ("kms:DescribeKey", "EncryptionKey"),
+    },
+}
+DATA_SERVICES = ("dynamodb", "sqs", "secretsmanager", "kms")
+
+# AWS managed policies a role may carry. SAM attaches this one to the CodeDeploy role it creates for
+# DeploymentPreference (alias updates, alarm reads); function roles carry none.
+ALLOWED_MANAGED_POLICIES = ("policy/service-role/AWSCodeDeployRoleForLambda",)
+
+REQUIRED_OUTPUTS = {
+    "WebhookUrl", "ApiBaseUrl", "EventsQueueUrl", "DeadLetterQueueUrl", "UsersTableName",
+    "EventLogTableName", "WebhookSecretArn", "ClerkSecretKeyArn", "AlarmTopicArn", "DashboardName",
+}
+
+# Names shared with the local stack (infra/devkit/src/resources.rs: `{prefix}-events`, ...).
+QUEUE_NAMES = {"EventsQueue": "${AWS::StackName}-events",
+               "EventsDeadLetterQueue": "${AWS::StackName}-events-dlq"}
+SECRET_NAMES = {"WebhookSigningSecret": "${AWS::StackName}/webhook-signing-secrets",
+                "ClerkSecretKey": "${AWS::StackName}/clerk-secret-key"}
+MAX_RECEIVE_COUNT = 5
+
+
+def load_samconfig(path=SAMCONFIG):
+    with open(path, "rb") as f:
+        return tomllib.load(f)
+
+
+def load(path=TEMPLATE):
+    """The template as plain dicts and lists (intrinsics in their JSON form)."""
+    return json.loads(json.dumps(cfn_yaml.load(str(path))))
+
+
+def expand(template):
+    """The template as SAM's transform turns it into plain CloudFormation, offline."""
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    from samtranslator.translator.transform import transform
+
+    class NoManagedPolicies:  # policy names are only looked up for SAM `Policies: [<name>]`
+        def load(self):
+            return {}
+
+    template = copy.deepcopy(template)
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = "s3://bucket/key"  # what `sam package` puts there
+    return transform(template, {}, NoManagedPolicies())
+
+
+def of_type(template, *types):
+    return {k: r for k, r in template["Resources"].items() if r["Type"] in types}
+
+
+def props(resource):
+    return resource.get("Properties", {})
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def target(value):
+    """The logical id a !Ref / !GetAtt points at, else None."""
+    if isinstance(value, dict):
+        if "Ref" in value:
+            return value["Ref"]
+        if "Fn::GetAtt" in value:
+            att = value["Fn::GetAtt"]
+            return att[0] if isinstance(att, list) else att.split(".")[0]
+    return None
+
+
+def key_id(template):
+    keys = list(of_type(template, "AWS::KMS::Key"))
+    return keys[0] if len(keys) == 1 else None
+
+
+def is_cmk(template, value):
+    return value is not None and target(value) == key_id(template)
+
+
+def function_property(template, name, prop):
+    """A function's property, falling back to Globals (maps merged as SAM merges them)."""
+    local = props(template["Resources"][name]).get(prop)
+    glob = template.get("Globals", {}).get("Function", {}).get(prop)
+    if isinstance(local, dict) and isinstance(glob, dict):
+        return {**glob, **local}
+    return local if local is not None else glob
+
+
+def functions(template):
+    return of_type(template, "AWS::Serverless::Function")
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks. Each returns a list of problems.
+# ---------------------------------------------------------------------------------------------
+
+def check_tables_on_demand_pitr_cmk(t):
+    problems = []
+    tables = of_type(t, "AWS::DynamoDB::Table")
+    if not tables:
+        problems.append("no DynamoDB tables")
+    for name, table in tables.items():
+        p = props(table)
+        if p.get("BillingMode") != "PAY_PER_REQUEST":
+            problems.append(f"{name}: BillingMode is not PAY_PER_REQUEST")
+        if p.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled") is not True:
+            problems.append(f"{name}: point-in-time recovery is off")
+        sse = p.get("SSESpecification", {})
+        if sse.get("SSEEnabled") is not True or sse.get("SSEType") != "KMS" or not is_cmk(t, sse.get("KMSMasterKeyId")):
+            problems.append(f"{name}: not encrypted with the customer-managed key")
+        if p.get("DeletionProtectionEnabled") != {"Ref": "DeletionProtection"}:
+            problems.append(f"{name}: deletion protection does not come from the DeletionProtection parameter")
+    return problems
+
+
+def check_users_table_is_retained(t):
+    table = t["Resources"].get("UsersTable", {})
+    return [f"UsersTable: {policy} is not Retain"
+            for policy in ("DeletionPolicy", "UpdateReplacePolicy") if table.get(policy) != "Retain"]
+
+
+def check_table_keys(t):
+    problems = []
+    res = t["Resources"]
+
+    def keys(p):
+        types = {a["AttributeName"]: a["AttributeType"] for a in p.get("AttributeDefinitions", [])}
+        return lambda schema: [(k["AttributeName"], types.get(k["AttributeName"]), k["KeyType"]) for k in schema]
+
+    users = props(res.get("UsersTable", {}))
+    if keys(users)(users.get("KeySchema", [])) != [("id", "S", "HASH")]:
+        problems.append("UsersTable: key is not id (S, HASH)")
+    log = props(res.get("EventLogTable", {}))
+    if keys(log)(log.get("KeySchema", [])) != [("svix_id", "S", "HASH")]:
+        problems.append("EventLogTable: key is not svix_id (S, HASH)")
+    gsis = {g["IndexName"]: g for g in log.get("GlobalSecondaryIndexes", [])}
+    by_user = gsis.get("by_user")
+    if not by_user:
+        problems.append("EventLogTable: no by_user index")
+    else:
+        if keys(log)(by_user["KeySchema"]) != [("user_id", "S", "HASH"), ("received_at", "N", "RANGE")]:
+            problems.append("EventLogTable.by_user: key is not user_id (S, HASH), received_at (N, RANGE)")
+        if by_user.get("Projection", {}).get("ProjectionType") != "ALL":
+            problems.append("EventLogTable.by_user: projection is not ALL")
+    return problems
+
+
+def check_event_log_ttl(t):
+    ttl = props(t["Resources"].get("EventLogTable", {})).get("TimeToLiveSpecification", {})
+    if ttl.get("AttributeName") != "expires_at" or ttl.get("Enabled") is not True:
+        return ["EventLogTable: TTL is not enabled on expires_at"]
+    return []
+
+
+def check_redrive_to_dlq(t):
+    queue = props(t["Resources"].get("EventsQueue", {}))
+    redrive = queue.get("RedrivePolicy", {})
+    problems = []
+    if target(redrive.get("deadLetterTargetArn")) != "EventsDeadLetterQueue":
+        problems.append("EventsQueue: RedrivePolicy does not target EventsDeadLetterQueue")
+    if redrive.get("maxReceiveCount") != MAX_RECEIVE_COUNT:
+        problems.append(f"EventsQueue: maxReceiveCount is {redrive.get('maxReceiveCount')}, not {MAX_RECEIVE_COUNT}")
+    dlq = props(t["Resources"].get("EventsDeadLetterQueue", {}))
+    if dlq.get("MessageRetentionPeriod") != 1209600:
+        problems.append("EventsDeadLetterQueue: retention is not 14 days")
+    allow = dlq.get("RedriveAllowPolicy", {})
+    if allow.get("redrivePermission") != "byQueue" or len(allow.get("sourceQueueArns", [])) != 1:
+        problems.append("EventsDeadLetterQueue: RedriveAllowPolicy does not admit exactly one source queue")
+    return problems
+
+
+def check_visibility_timeout_covers_sync_timeout(t):
+    visibility = props(t["Resources"].get("EventsQueue", {})).get("VisibilityTimeout", 30)
+    timeout = function_property(t, "SyncFunction", "Timeout") or 3
+    if visibility < 6 * timeout:
+        return [f"EventsQueue: VisibilityTimeout {visibility} < 6 x SyncFunction Timeout {timeout}"]
+    return []
+
+
+def check_everything_at_rest_is_encrypted_with_the_cmk(t):
+    problems = []
+    if key_id(t) is None:
+        return ["not exactly one AWS::KMS::Key"]
+    key = t["Resources"][key_id(t)]
+    if props(key).get("EnableKeyRotation") is not True:
+        problems.append("the KMS key does not rotate")
+    if key.get("DeletionPolicy") != "Retain":
+        problems.append("the KMS key is not retained (the retained users table would become unreadable)")
+    encryption_property = {
+        "AWS::SQS::Queue": "KmsMasterKeyId",
+        "AWS::SNS::Topic": "KmsMasterKeyId",
+        "AWS::SecretsManager::Secret": "KmsKeyId",
+        "AWS::Logs::LogGroup": "KmsKeyId",
+    }
+    for name, resource in of_type(t, *encryption_property).items():
+        if not is_cmk(t, props(resource).get(encryption_property[resource["Type"]])):
+            problems.append(f"{name}: not encrypted with the customer-managed key")
+    return problems
+
+
+def check_queues_deny_plain_http(t):
+    covered = set()
+    for policy in of_type(t, "AWS::SQS::QueuePolicy").values():
+        p = props(policy)
+        for stmt in p["PolicyDocument"]["Statement"]:
+            if (stmt.get("Effect") == "Deny" and stmt.get("Principal") == "*"
+                    and "sqs:*" in as_list(stmt.get("Action"))
+                    and stmt.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") in ("false", False)):
+                covered |= {target(q) for q in p["Queues"]}
+    return [f"{q}: no policy denies requests without TLS"
+            for q in of_type(t, "AWS::SQS::Queue") if q not in covered]
+
+
+def check_sqs_event_source(t):
+    events = [e for e in (props(functions(t).get("SyncFunction", {})).get("Events") or {}).values()
+              if e["Type"] == "SQS"]
+    if len(events) != 1:
+        return ["SyncFunction: not exactly one SQS event"]
+    p = events[0]["Properties"]
+    problems = []
+    if target(p.get("Queue")) != "EventsQueue":
+        problems.append("SyncFunction SQS event: not on EventsQueue")
+    if p.get("FunctionResponseTypes") != ["ReportBatchItemFailures"]:
+        problems.append("SyncFunction SQS event: no ReportBatchItemFailures (a failure would retry the whole batch)")
+    if p.get("ScalingConfig", {}).get("MaximumConcurrency") != {"Ref": "SyncMaxConcurrency"}:
+        problems.append("SyncFunction SQS event: MaximumConcurrency is not the SyncMaxConcurrency parameter")
+    if p.get("BatchSize") != 10 or p.get("MaximumBatchingWindowInSeconds") != 1:
+        problems.append("SyncFunction SQS event: batch is not 10 messages / 1 s window")
+    return problems
+
+
+def check_functions_log_to_own_group_with_retention(t):
+    problems = []
+    groups = of_type(t, "AWS::Logs::LogGroup")
+    for name, group in groups.items():
+        if "RetentionInDays" not in props(group):
+            problems.append(f"{name}: no RetentionInDays (logs kept forever)")
+    seen = {}
+    for name in functions(t):
+        logging = function_property(t, name, "LoggingConfig") or {}
+        group = target(logging.get("LogGroup"))
+        if group not in groups:
+            problems.append(f"{name}: LoggingConfig.LogGroup is not an explicit AWS::Logs::LogGroup")
+        elif group in seen:
+            problems.append(f"{name}: shares log group {group} with {seen[group]}")
+        else:
+            seen[group] = name
+        if logging.get("LogFormat") != "JSON":
+            problems.append(f"{name}: LogFormat is not JSON")
+    return problems
+
+
+def check_function_runtime(t):
+    problems = []
+    for name, fn in functions(t).items():
+        expected = {"Runtime": "provided.al2023", "Handler": "bootstrap", "Tracing": "Active",
+                    "Architectures": [{"Ref": "Architecture"}], "CodeUri": "."}
+        for prop, value in expected.items():
+            if function_property(t, name, prop) != value:
+                problems.append(f"{name}: {prop} is {function_property(t, name, prop)!r}, not {value!r}")
+        meta = fn.get("Metadata", {})
+        if meta.get("BuildMethod") != "rust-cargolambda":
+            problems.append(f"{name}: not built with rust-cargolambda")
+        if meta.get("BuildProperties", {}).get("Binary") != FUNCTION_BINARY.get(name):
+            problems.append(f"{name}: builds binary {meta.get('BuildProperties', {}).get('Binary')!r}, "
+                            f"expected {FUNCTION_BINARY.get(name)!r}")
+    return problems
+
+
+def check_function_environments(t):
+    problems = []
+    for name in functions(t):
+        if name not in FUNCTION_ENV:
+            problems.append(f"{name}: environment not documented in FUNCTION_ENV")
+            continue
+        env = (function_property(t, name, "Environment") or {}).get("Variables", {})
+        if set(env) != set(FUNCTION_ENV[name]):
+            problems.append(f"{name}: env vars {sorted(env)} != documented {sorted(FUNCTION_ENV[name])}")
+        for var, value in FUNCTION_ENV[name].items():
+            if var in env and env[var] != value:
+                problems.append(f"{name}: {var} is {env[var]!r}, expected {value!r}")
+    return problems
+
+
+def iam_statements(template):
+    """(where, statement) for every statement of every identity policy in a (SAM-expanded) template."""
+    for name, resource in of_type(template, "AWS::IAM::Role", "AWS::IAM::Policy",
+                                  "AWS::IAM::ManagedPolicy").items():
+        p = props(resource)
+        documents = [pol["PolicyDocument"] for pol in p.get("Policies", [])]
+        if "PolicyDocument" in p:
+            documents.append(p["PolicyDocument"])
+        for document in documents:
+            for stmt in as_list(document.get("Statement", [])):
+                yield name, stmt
+
+
+def check_no_wildcard_iam(t):
+    problems = []
+    expanded = expand(t)
+    for where, stmt in iam_statements(expanded):
+        if stmt.get("Effect") != "Allow":
+            continue
+        if "NotAction" in stmt or "NotResource" in stmt:
+            problems.append(f"{where}: Allow with NotAction/NotResource")
+        actions = [a for a in as_list(stmt.get("Action", [])) if isinstance(a, str)]
+        resources = as_list(stmt.get("Resource", []))
+        data = [a for a in actions if a.split(":")[0] in DATA_SERVICES]
+        for action in actions:
+            if action == "*" or re.fullmatch(r"[a-z0-9-]+:\*", action):
+                problems.append(f"{where}: action {action!r}")
+        for action in data:
+            if "*" in action:
+                problems.append(f"{where}: wildcard data action {action!r}")
+        wildcard_resources = [r for r in resources
+                              if (isinstance(r, str) and "*" in r)
+                              or (isinstance(r, dict) and "*" in json.dumps(r.get("Fn::Sub", "")))]
+        if data and wildcard_resources:
+            problems.append(f"{where}: data actions {data} on {wildcard_resources}")
+    for name, role in of_type(expanded, "AWS::IAM::Role").items():
+        for arn in props(role).get("ManagedPolicyArns", []):
+            if not (isinstance(arn, str) and arn.endswith(ALLOWED_MANAGED_POLICIES)):
+                problems.append(f"{name}: managed policy {arn} (AWS managed policies grant on Resource '*')")
+    return problems
+
+
+def check_function_data_actions(t):
+    problems = []
+    statements = list(iam_statements(expand(t)))
+    for name in functions(t):
+        role = target(function_property(t, name, "Role"))
+        if role is None:
+            problems.append(f"{name}: no explicit Role (SAM would attach AWS managed policies)")
+            continue
+        granted = set()
+        for where, stmt in statements:
+            if where != role or stmt.get("Effect") != "Allow":
+                continue
+            for action in as_list(stmt.get("Action", [])):
+                if action.split(":")[0] in DATA_SERVICES:
+                    granted |= {(action, target(r) or json.dumps(r)) for r in as_list(stmt.get("Resource", []))}
+        expected = FUNCTION_DATA_ACTIONS.get(name, set())
+        for extra in sorted(granted - expected):
+            problems.append(f"{name}: grants {extra}, not in FUNCTION_DATA_ACTIONS")
+        for missing in sorted(expected - granted):
+            problems.append(f"{name}: lacks {missing}")
+    return problems
+
+
+def check_key_policy(t):
+    problems = []
+    key = t["Resources"].get(key_id(t) or "", {})
+    root = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+    crypto = re.compile(r"kms:(Encrypt|Decrypt|ReEncrypt|GenerateDataKey)")
+    for stmt in props(key).get("KeyPolicy", {}).get("Statement", []):
+        if stmt.get("Effect") != "Allow":
+            continue
+        principal = stmt.get("Principal", {})
+        actions = as_list(stmt.get("Action", []))
+        if "kms:*" in actions or "*" in actions:
+            if principal != {"AWS": root}:
+                problems.append(f"key policy {stmt.get('Sid')}: kms:* for {principal}, not the account root")
+        elif principal == "*" or principal.get("AWS") == "*":
+            problems.append(f"key policy {stmt.get('Sid')}: open to every principal")
+        elif "Service" in principal and any(crypto.match(a) for a in actions) and not stmt.get("Condition"):
+            problems.append(f"key policy {stmt.get('Sid')}: unconditioned cryptographic use by {principal}")
+    return problems
+
+
+def check_http_functions_deploy_gradually(t):
+    problems = []
+    alarms = of_type(t, "AWS::CloudWatch::Alarm")
+    for name, fn in functions(t).items():
+        events = (props(fn).get("Events") or {}).values()
+        if not any(e["Type"] in ("HttpApi", "Api") for e in events):
+            continue
+        if not props(fn).get("AutoPublishAlias"):
+            problems.append(f"{name}: HTTP-facing without AutoPublishAlias")
+        pref = props(fn).get("DeploymentPreference") or {}
+        if not pref.get("Type"):
+            problems.append(f"{name}: HTTP-facing without DeploymentPreference")
+        refs = [target(a) for a in pref.get("Alarms", [])]
+        if not refs or any(r not in alarms for r in refs):
+            problems.append(f"{name}: DeploymentPreference has no alarms of this template to roll back on")
+    return problems
+
+
+def check_alarms_notify_the_topic(t):
+    problems = []
+    topics = of_type(t, "AWS::SNS::Topic")
+    for name, alarm in of_type(t, "AWS::CloudWatch::Alarm").items():
+        p = props(alarm)
+        if not any(target(a) in topics for a in p.get("AlarmActions", [])):
+            problems.append(f"{name}: does not notify the alarm topic")
+        if "TreatMissingData" not in p:
+            problems.append(f"{name}: TreatMissingData not decided")
+    for name, sub in of_type(t, "AWS::SNS::Subscription").items():
+        if sub.get("Condition") != "HasAlarmEmail":
+            problems.append(f"{name}: email subscription not conditional on AlarmEmail")
+    return problems
+
+
+def check_webhook_route(t):
+    events = (props(functions(t).get("WebhookFunction", {})).get("Events") or {}).values()
+    for e in events:
+        p = e.get("Properties", {})
+        if (e["Type"] == "HttpApi" and p.get("Method") == "POST" and p.get("Path") == "/webhooks/clerk"
+                and p.get("ApiId") == {"Ref": "HttpApi"}):
+            return []
+    return ["WebhookFunction: no HttpApi event POST /webhooks/clerk on the shared HttpApi"]
+
+
+def check_http_api(t):
+    problems = []
+    api = props(t["Resources"].get("HttpApi", {}))
+    route = api.get("DefaultRouteSettings", {})
+    if not route.get("ThrottlingBurstLimit") or not route.get("ThrottlingRateLimit"):
+        problems.append("HttpApi: no default route throttling")
+    logs = api.get("AccessLogSettings", {})
+    if target(logs.get("DestinationArn")) not in of_type(t, "AWS::Logs::LogGroup"):
+        problems.append("HttpApi: access logs do not go to a log group of this template")
+    sample = re.sub(r"\$context\.[A-Za-z.]+", "1", logs.get("Format", ""))
+    try:
+        fields = set(json.loads(sample))
+    except ValueError:
+        return problems + ["HttpApi: access log format is not JSON"]
+    for field in ("requestId", "ip", "routeKey", "status", "latency", "integrationStatus", "error"):
+        if field not in fields:
+            problems.append(f"HttpApi: access log lacks {field}")
+    if api.get("CorsConfiguration"):
+        problems.append("HttpApi: CORS configured (nothing calls it from a browser yet)")
+    return problems
+
+
+def check_outputs(t):
+    outputs = t.get("Outputs", {})
+    problems = [f"output {o} missing" for o in sorted(REQUIRED_OUTPUTS - set(outputs))]
+    url = outputs.get("WebhookUrl", {}).get("Value", {})
+    if url != {"Fn::Sub": "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/webhooks/clerk"}:
+        problems.append(f"WebhookUrl is {url!r}")
+    return problems
+
+
+def check_shared_names(t):
+    problems = []
+    res = t["Resources"]
+    for name, expected in QUEUE_NAMES.items():
+        if props(res.get(name, {})).get("QueueName") != {"Fn::Sub": expected}:
+            problems.append(f"{name}: QueueName is not {expected}")
+    for name, expected in SECRET_NAMES.items():
+        if props(res.get(name, {})).get("Name") != {"Fn::Sub": expected}:
+            problems.append(f"{name}: Name is not {expected}")
+    for name, secret in of_type(t, "AWS::SecretsManager::Secret").items():
+        if "SecretString" in props(secret) or "GenerateSecretString" not in props(secret):
+            problems.append(f"{name}: value in the template instead of a generated placeholder")
+    return problems
+
+
+def parameter_problems(t, name, value):
+    """Why CloudFormation would refuse `value` for parameter `name` (what sam deploy would pass)."""
+    spec = t.get("Parameters", {}).get(name)
+    if spec is None:
+        return [f"{name} is not a template parameter"]
+    problems = []
+    if "AllowedValues" in spec and value not in [str(v) for v in spec["AllowedValues"]]:
+        problems.append(f"{name}={value!r} not in {spec['AllowedValues']}")
+    if "AllowedPattern" in spec and not re.fullmatch(spec["AllowedPattern"], value):
+        problems.append(f"{name}={value!r} does not match {spec['AllowedPattern']}")
+    if spec["Type"] == "Number":
+        if not re.fullmatch(r"-?\d+(\.\d+)?", value):
+            problems.append(f"{name}={value!r} is not a number")
+        elif not spec.get("MinValue", float("-inf")) <= float(value) <= spec.get("MaxValue", float("inf")):
+            problems.append(f"{name}={value!r} outside [{spec.get('MinValue')}, {spec.get('MaxValue')}]")
+    return problems
+
+
+def check_samconfig_environments(t, config=None):
+    config = load_samconfig() if config is None else config
+    problems = []
+    stacks = {}
+    for env in ("default", "dev", "staging", "prod"):
+        section = config.get(env, {})
+        build = section.get("build", {}).get("parameters", {})
+        deploy = section.get("deploy", {}).get("parameters", {})
+        if build.get("beta_features") is not True:
+            problems.append(f"{env}: build without beta_features (rust-cargolambda needs them)")
+        if "CAPABILITY_IAM" not in deploy.get("capabilities", "").split():
+            problems.append(f"{env}: deploy without CAPABILITY_IAM")
+        if deploy.get("resolve_s3") is not True:
+            problems.append(f"{env}: deploy without resolve_s3")
+        overrides = dict(re.findall(r'(\w+)="([^"]*)"', deploy.get("parameter_overrides", "")))
+        for name, value in overrides.items():
+            problems += [f"{env}: {p}" for p in parameter_problems(t, name, value)]
+        if overrides.get("EnvironmentName") not in (env, "dev" if env == "default" else None):
+            problems.append(f"{env}: EnvironmentName override is {overrides.get('EnvironmentName')!r}")
+        if env == "prod":
+            if deploy.get("confirm_changeset") is not True:
+                problems.append("prod: change sets are not confirmed by a human")
+            if overrides.get("DeletionProtection") != "true":
+                problems.append("prod: tables not deletion-protected")
+        stacks[env] = deploy.get("stack_name")
+    if stacks["default"] != stacks["dev"]:
+        problems.append("default is not dev")
+    names = [stacks[e] for e in ("dev", "staging", "prod")]
+    if len(set(names)) != 3 or None in names:
+        problems.append(f"stack names not distinct per environment: {names}")
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+
+class TemplateProperties(unittest.TestCase):
+    template = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.template = load()
+
+    def assertHolds(self, check):
+        self.assertEqual([], check(self.template))
+
+    def test_every_table_is_on_demand_with_pitr_cmk_encryption_and_parameterised_deletion_protection(self):
+        self.assertHolds(check_tables_on_demand_pitr_cmk)
+
+    def test_the_users_table_survives_stack_deletion_and_replacement(self):
+        self.assertHolds(check_users_table_is_retained)
+
+    def test_the_tables_have_the_keys_and_index_the_code_uses(self):
+        self.assertHolds(check_table_keys)
+
+    def test_the_event_log_expires_items_through_ttl_on_expires_at(self):
+        self.assertHolds(check_event_log_ttl)
+
+    def test_the_events_queue_redrives_to_the_dlq_after_five_receives(self):
+        self.assertHolds(check_redrive_to_dlq)
+
+    def test_the_events_queue_visibility_timeout_is_at_least_six_sync_timeouts(self):
+        self.assertHolds(check_visibility_timeout_covers_sync_timeout)
+
+    def test_every_queue_secret_topic_and_log_group_is_encrypted_with_the_rotating_cmk(self):
+        self.assertHolds(check_everything_at_rest_is_encrypted_with_the_cmk)
+
+    def test_every_queue_denies_requests_without_tls(self):
+        self.assertHolds(check_queues_deny_plain_http)
+
+    def test_the_sqs_event_reports_batch_item_failures_and_bounds_concurrency(self):
+        self.assertHolds(check_sqs_event_source)
+
+    def test_every_function_logs_json_to_its_own_log_group_with_retention(self):
+        self.assertHolds(check_functions_log_to_own_group_with_retention)
+
+    def test_every_function_is_a_cargo_lambda_binary_on_provided_al2023_with_tracing(self):
+        self.assertHolds(check_function_runtime)
+
+    def test_every_function_has_exactly_the_documented_environment(self):
+        self.assertHolds(check_function_environments)
+
+    def test_no_iam_statement_grants_wildcard_actions_or_data_access_on_any_resource(self):
+        self.assertHolds(check_no_wildcard_iam)
+
+    def test_each_function_may_take_exactly_the_documented_data_actions(self):
+        self.assertHolds(check_function_data_actions)
+
+    def test_only_the_account_root_gets_kms_wildcards_and_services_use_the_key_under_conditions(self):
+        self.assertHolds(check_key_policy)
+
+    def test_http_facing_functions_deploy_through_an_alias_with_a_canary_that_rolls_back_on_alarms(self):
+        self.assertHolds(check_http_functions_deploy_gradually)
+
+    def test_every_alarm_notifies_the_alarm_topic_and_decides_missing_data(self):
+        self.assertHolds(check_alarms_notify_the_topic)
+
+    def test_the_webhook_serves_post_webhooks_clerk_on_the_shared_http_api(self):
+        self.assertHolds(check_webhook_route)
+
+    def test_the_http_api_is_throttled_and_writes_json_access_logs(self):
+        self.assertHolds(check_http_api)
+
+    def test_the_outputs_include_the_webhook_url_and_what_operators_need(self):
+        self.assertHolds(check_outputs)
+
+    def test_queue_and_secret_names_are_the_ones_the_local_stack_uses(self):
+        self.assertHolds(check_shared_names)
+
+    def test_every_environment_deploys_valid_parameters_and_prod_is_protected(self):
+        self.assertHolds(check_samconfig_environments)
+
+
+def _set(path, value):
+    """A mutation setting template[path...] = value (None deletes)."""
+    def mutate(t):
+        node = t
+        for key in path[:-1]:
+            node = node[key]
+        if value is None:
+            del node[path[-1]]
+        else:
+            node[path[-1]] = value
+    return mutate
+
+
+def _add_statement(role, statement):
+    def mutate(t):
+        t["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].append(statement)
+    return mutate
+
+
+R = "Resources"
+P = "Properties"
+MUTATIONS = [
+    (check_tables_on_demand_pitr_cmk, "event log without PITR",
+     _set([R, "EventLogTable", P, "PointInTimeRecoverySpecification"], None)),
+    (check_tables_on_demand_pitr_cmk, "users table on the AWS owned key",
+     _set([R, "UsersTable", P, "SSESpecification"], {"SSEEnabled": False})),
+    (check_tables_on_demand_pitr_cmk, "provisioned users table",
+     _set([R, "UsersTable", P, "BillingMode"], "PROVISIONED")),
+    (check_users_table_is_retained, "users table deleted with the stack",
+     _set([R, "UsersTable", "DeletionPolicy"], "Delete")),
+    (check_table_keys, "by_user sorted by a string",
+     _set([R, "EventLogTable", P, "AttributeDefinitions", 2, "AttributeType"], "S")),
+    (check_event_log_ttl, "TTL on another attribute",
+     _set([R, "EventLogTable", P, "TimeToLiveSpecification", "AttributeName"], "ttl")),
+    (check_redrive_to_dlq, "three receives",
+     _set([R, "EventsQueue", P, "RedrivePolicy", "maxReceiveCount"], 3)),
+    (check_visibility_timeout_covers_sync_timeout, "sync timeout raised to 60 s",
+     _set([R, "SyncFunction", P, "Timeout"], 60)),
+    (check_everything_at_rest_is_encrypted_with_the_cmk, "DLQ on SQS-managed keys",
+     _set([R, "EventsDeadLetterQueue", P, "KmsMasterKeyId"], None)),
+    (check_everything_at_rest_is_encrypted_with_the_cmk, "alarm topic unencrypted",
+     _set([R, "AlarmTopic", P, "KmsMasterKeyId"], None)),
+    (check_everything_at_rest_is_encrypted_with_the_cmk, "secret on the AWS managed key",
+     _set([R, "ClerkSecretKey", P, "KmsKeyId"], "alias/aws/secretsmanager")),
+    (check_queues_deny_plain_http, "queue policy dropped",
+     lambda t: t[R].pop("QueuesPolicy")),
+    (check_sqs_event_source, "whole-batch retries",
+     _set([R, "SyncFunction", P, "Events", "EventsQueue", P, "FunctionResponseTypes"], None)),
+    (check_sqs_event_source, "unbounded consumer",
+     _set([R, "SyncFunction", P, "Events", "EventsQueue", P, "ScalingConfig"], None)),
+    (check_functions_log_to_own_group_with_retention, "log group kept forever",
+     _set([R, "SyncLogGroup", P, "RetentionInDays"], None)),
+    (check_functions_log_to_own_group_with_retention, "function on Lambda's implicit log group",
+     _set([R, "WebhookFunction", P, "LoggingConfig"], None)),
+    (check_function_runtime, "wrong binary",
+     _set([R, "SyncFunction", "Metadata", "BuildProperties", "Binary"], "webhook")),
+    (check_function_environments, "an undocumented variable",
+     _set([R, "SyncFunction", P, "Environment", "Variables", "RUST_LOG"], "debug")),
+    (check_function_environments, "queue URL pointing at the DLQ",
+     _set([R, "WebhookFunction", P, "Environment", "Variables", "EVENTS_QUEUE_URL"],
+          {"Ref": "EventsDeadLetterQueue"})),
+    (check_no_wildcard_iam, "dynamodb:* on the users table",
+     _add_statement("SyncExecutionRole", {"Effect": "Allow", "Action": "dynamodb:*",
+                                          "Resource": {"Fn::GetAtt": ["UsersTable", "Arn"]}})),
+    (check_no_wildcard_iam, "kms:Decrypt on every key",
+     _add_statement("WebhookExecutionRole", {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"})),
+    (check_no_wildcard_iam, "SAM-generated role with AWS managed policies",
+     _set([R, "SyncFunction", P, "Role"], None)),
+    (check_no_wildcard_iam, "SAM policy template with a wildcard",
+     lambda t: (t[R]["WebhookFunction"][P].pop("Role"),
+                t[R]["WebhookFunction"][P].update(Policies=[{"Statement": [
+                    {"Effect": "Allow", "Action": "sqs:*", "Resource": "*"}]}]))),
+    (check_function_data_actions, "sync may delete users",
+     _add_statement("SyncExecutionRole", {"Effect": "Allow", "Action": "dynamodb:DeleteItem",
+                                          "Resource": {"Fn::GetAtt": ["UsersTable", "Arn"]}})),
+    (check_key_policy, "key usable by any principal",
+     lambda t: t[R]["EncryptionKey"][P]["KeyPolicy"]["Statement"].append(
+         {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:Decrypt", "Resource": "*"})),
+    (check_key_policy, "logs may use the key for any log group",
+     _set([R, "EncryptionKey", P, "KeyPolicy", "Statement", 1, "Condition"], None)),
+    (check_http_functions_deploy_gradually, "webhook without canary",
+     _set([R, "WebhookFunction", P, "DeploymentPreference"], None)),
+    (check_http_functions_deploy_gradually, "canary without alarms",
+     _set([R, "WebhookFunction", P, "DeploymentPreference", "Alarms"], [])),
+    (check_alarms_notify_the_topic, "a silent alarm",
+     _set([R, "DeadLetterQueueNotEmptyAlarm", P, "AlarmActions"], [])),
+    (check_webhook_route, "webhook on another path",
+     _set([R, "WebhookFunction", P, "Events", "ClerkWebhook", P, "Path"], "/clerk")),
+    (check_http_api, "access logs in plain text",
+     _set([R, "HttpApi", P, "AccessLogSettings", "Format"], "$context.requestId $context.status")),
+    (check_http_api, "no throttling",
+     _set([R, "HttpApi", P, "DefaultRouteSettings"], None)),
+    (check_outputs, "no webhook URL",
+     _set(["Outputs", "WebhookUrl"], None)),
+    (check_shared_names, "queue renamed",
+     _set([R, "EventsQueue", P, "QueueName"], {"Fn::Sub": "${AWS::StackName}-queue"})),
+    (check_shared_names, "secret value in the template",
+     _set([R, "WebhookSigningSecret", P, "SecretString"], "whsec_abc")),
+]
+
+
+def _deploy(env, key, value):
+    """A samconfig mutation setting [env.deploy.parameters] key = value."""
+    return lambda config: config[env]["deploy"]["parameters"].__setitem__(key, value)
+
+
+SAMCONFIG_MUTATIONS = [
+    ("prod without change-set confirmation", _deploy("prod", "confirm_changeset", False)),
+    ("a log retention CloudWatch refuses", _deploy("staging", "parameter_overrides",
+                                                   'EnvironmentName="staging" LogRetentionDays="15"')),
+    ("a misspelt parameter", _deploy("dev", "parameter_overrides",
+                                     'EnvironmentName="dev" SyncMaxConcurency="2"')),
+    ("consumer concurrency below Lambda's minimum", _deploy("dev", "parameter_overrides",
+                                                            'EnvironmentName="dev" SyncMaxConcurrency="1"')),
+    ("prod tables unprotected", _deploy("prod", "parameter_overrides",
+                                        'EnvironmentName="prod" DeletionProtection="false"')),
+    ("staging deploying over prod", _deploy("staging", "stack_name", "clerk-sync-prod")),
+]
+
+
+class EachCheckCanFail(unittest.TestCase):
+    def test_every_check_reports_a_template_that_breaks_its_property(self):
+        template = load()
+        for check, description, mutate in MUTATIONS:
+            with self.subTest(check=check.__name__, mutation=description):
+                broken = copy.deepcopy(template)
+                mutate(broken)
+                self.assertNotEqual([], check(broken), f"{check.__name__} missed: {description}")
+
+    def test_the_samconfig_check_reports_each_broken_environment(self):
+        template, config = load(), load_samconfig()
+        for description, mutate in SAMCONFIG_MUTATIONS:
+            with self.subTest(mutation=description):
+                broken = copy.deepcopy(config)
+                mutate(broken)
+                self.assertNotEqual([], check_samconfig_environments(template, broken), description)
+
+    def test_every_check_has_a_mutation_that_breaks_it(self):
+        checks = {name for name, f in globals().items() if name.startswith("check_") and callable(f)}
+        mutated = {check.__name__ for check, _, _ in MUTATIONS} | {check_samconfig_environments.__name__}
+        self.assertEqual(set(), checks - mutated)
+
+
+if __name__ == "__main__":
+    unittest.main()
