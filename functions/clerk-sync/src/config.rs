@@ -140,6 +140,129 @@ impl SyncConfig {
     }
 }
 
+/// Where the api gets token verification keys.
+#[derive(Debug, Clone)]
+pub enum KeysConfig {
+    /// `CLERK_JWT_KEY`: a PEM public key; no network.
+    Pem(String),
+    /// `CLERK_JWKS_URL`: a JWKS endpoint, cached per container.
+    Jwks(String),
+}
+
+/// Configuration of the api function.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub users_table: String,
+    /// The events queue, for the health check.
+    pub queue_url: String,
+    pub keys: KeysConfig,
+    pub jwks_cache: CachePolicy,
+    pub policy: crate::domain::auth::TokenPolicy,
+    /// Clerk's Backend API base URL, including `/v1`.
+    pub clerk_api_url: String,
+    /// Secrets Manager id of the Clerk secret key (`sk_…`), for lazy sync.
+    pub clerk_secret_key_id: Option<String>,
+    /// Fetch a user missing from the table from Clerk on `/v1/users/me`.
+    pub lazy_sync: bool,
+    /// Bound on one Backend API call.
+    pub clerk_api_timeout: Duration,
+}
+
+impl ApiConfig {
+    pub const USERS_TABLE: &'static str = "USERS_TABLE";
+    pub const QUEUE_URL: &'static str = "EVENTS_QUEUE_URL";
+    pub const JWT_KEY: &'static str = "CLERK_JWT_KEY";
+    pub const JWKS_URL: &'static str = "CLERK_JWKS_URL";
+    pub const ISSUER: &'static str = "CLERK_ISSUER";
+    pub const AUTHORIZED_PARTIES: &'static str = "CLERK_AUTHORIZED_PARTIES";
+    pub const CLOCK_SKEW: &'static str = "CLERK_CLOCK_SKEW_SECONDS";
+    pub const ADMIN_CLAIM: &'static str = "CLERK_ADMIN_CLAIM";
+    pub const API_URL: &'static str = "CLERK_API_URL";
+    pub const SECRET_KEY_ID: &'static str = "CLERK_SECRET_KEY_ID";
+    pub const LAZY_SYNC: &'static str = "LAZY_SYNC";
+    pub const JWKS_MIN_REFRESH: &'static str = "JWKS_MIN_REFRESH_SECONDS";
+    pub const JWKS_MAX_AGE: &'static str = "JWKS_MAX_AGE_SECONDS";
+    pub const DEFAULT_API_URL: &'static str = "https://api.clerk.com/v1";
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from(&Env::process())
+    }
+
+    pub fn from<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        use crate::domain::auth::{AdminClaim, TokenPolicy};
+        let keys = match (env.optional(Self::JWT_KEY), env.optional(Self::JWKS_URL)) {
+            (Some(pem), _) => KeysConfig::Pem(pem),
+            (None, Some(url)) => KeysConfig::Jwks(url),
+            (None, None) => {
+                return Err(ConfigError::Invalid {
+                    name: Self::JWKS_URL,
+                    reason: "set CLERK_JWKS_URL or CLERK_JWT_KEY".into(),
+                });
+            }
+        };
+        let parties: Option<Vec<String>> = env.optional(Self::AUTHORIZED_PARTIES).map(|list| {
+            super::domain::list_items(&list)
+                .map(|p| p.trim_end_matches('/').to_owned())
+                .collect()
+        });
+        let admin = env
+            .optional(Self::ADMIN_CLAIM)
+            .map(|spec| AdminClaim::parse(&spec))
+            .transpose()
+            .map_err(|reason| ConfigError::Invalid {
+                name: Self::ADMIN_CLAIM,
+                reason,
+            })?;
+        let lazy_sync = match env.optional(Self::LAZY_SYNC).as_deref() {
+            None | Some("true" | "on" | "1") => true,
+            Some("false" | "off" | "0") => false,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: Self::LAZY_SYNC,
+                    reason: format!("{other:?} is not true/false"),
+                });
+            }
+        };
+        let skew = env.seconds(Self::CLOCK_SKEW, Duration::from_secs(5))?;
+        if skew > Duration::from_secs(60) {
+            return Err(ConfigError::Invalid {
+                name: Self::CLOCK_SKEW,
+                reason: "more than 60 s would outlive Clerk's 60 s tokens".into(),
+            });
+        }
+        let defaults = CachePolicy {
+            min_refresh_interval: Duration::from_secs(30),
+            max_age: Duration::from_secs(300),
+        };
+        Ok(Self {
+            users_table: env.required(Self::USERS_TABLE)?,
+            queue_url: env.required(Self::QUEUE_URL)?,
+            keys,
+            jwks_cache: CachePolicy {
+                min_refresh_interval: env
+                    .seconds(Self::JWKS_MIN_REFRESH, defaults.min_refresh_interval)?,
+                max_age: env.seconds(Self::JWKS_MAX_AGE, defaults.max_age)?,
+            },
+            policy: TokenPolicy {
+                issuer: env
+                    .optional(Self::ISSUER)
+                    .map(|i| i.trim_end_matches('/').to_owned()),
+                authorized_parties: parties.filter(|p| !p.is_empty()),
+                leeway_seconds: skew.as_secs() as i64,
+                admin,
+            },
+            clerk_api_url: env
+                .optional(Self::API_URL)
+                .unwrap_or_else(|| Self::DEFAULT_API_URL.to_owned())
+                .trim_end_matches('/')
+                .to_owned(),
+            clerk_secret_key_id: env.optional(Self::SECRET_KEY_ID),
+            lazy_sync,
+            clerk_api_timeout: Duration::from_secs(3),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,5 +336,51 @@ mod tests {
             SyncConfig::from(&env(&base[..1])),
             Err(ConfigError::Missing("EVENT_LOG_TABLE"))
         ));
+    }
+
+    #[test]
+    fn api_config_needs_a_key_source_and_reads_the_token_policy() {
+        let base = [("USERS_TABLE", "users"), ("EVENTS_QUEUE_URL", "http://q")];
+        assert!(matches!(
+            ApiConfig::from(&env(&base)),
+            Err(ConfigError::Invalid {
+                name: "CLERK_JWKS_URL",
+                ..
+            })
+        ));
+        let full = [
+            &base[..],
+            &[
+                (
+                    "CLERK_JWKS_URL",
+                    "https://clerk.example.com/.well-known/jwks.json",
+                ),
+                ("CLERK_ISSUER", "https://clerk.example.com/"),
+                (
+                    "CLERK_AUTHORIZED_PARTIES",
+                    "https://app.example.com, http://localhost:3000",
+                ),
+                ("CLERK_ADMIN_CLAIM", "o.rol=admin"),
+                ("LAZY_SYNC", "off"),
+            ],
+        ]
+        .concat();
+        let c = ApiConfig::from(&env(&full)).unwrap();
+        assert!(matches!(c.keys, KeysConfig::Jwks(_)));
+        assert_eq!(
+            c.policy.issuer.as_deref(),
+            Some("https://clerk.example.com")
+        );
+        assert_eq!(
+            c.policy.authorized_parties,
+            Some(vec![
+                "https://app.example.com".to_owned(),
+                "http://localhost:3000".to_owned()
+            ])
+        );
+        assert!(c.policy.admin.is_some() && !c.lazy_sync);
+        assert_eq!(c.policy.leeway_seconds, 5);
+        let bad_claim = [&full[..], &[("CLERK_ADMIN_CLAIM", "admin")]].concat();
+        assert!(ApiConfig::from(&env(&bad_claim)).is_err());
     }
 }

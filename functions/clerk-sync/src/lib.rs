@@ -3,6 +3,7 @@
 pub mod adapters;
 pub mod config;
 pub mod domain;
+pub mod edge;
 pub mod ports;
 pub mod secret_cache;
 pub mod telemetry;

@@ -50,6 +50,37 @@ pub trait SecretSource: Send + Sync {
     async fn fetch(&self) -> Result<SecretString, DependencyError>;
 }
 
+/// Where the token verification keys (a JWKS document) are published.
+#[async_trait]
+pub trait KeySource: Send + Sync {
+    /// The JWKS document's bytes.
+    async fn fetch(&self) -> Result<Vec<u8>, DependencyError>;
+}
+
+/// A user as Clerk's Backend API reports it.
+#[derive(Debug)]
+pub enum ClerkUser {
+    Found(Box<crate::domain::user::UserProfile>),
+    /// Clerk has no such user (404).
+    NotFound,
+}
+
+/// Why Clerk's Backend API could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ClerkError {
+    /// 429: retry after this many seconds.
+    #[error("Clerk rate-limited the request (retry after {retry_after_seconds} s)")]
+    RateLimited { retry_after_seconds: u64 },
+    #[error(transparent)]
+    Unavailable(#[from] DependencyError),
+}
+
+/// Clerk's Backend API, for the users the webhook has not brought yet.
+#[async_trait]
+pub trait ClerkApi: Send + Sync {
+    async fn get_user(&self, id: &UserId) -> Result<ClerkUser, ClerkError>;
+}
+
 /// Where user records live. Implementations apply [`crate::domain::user::decide`]'s rules
 /// atomically, in one conditional write per event.
 #[async_trait]
@@ -74,4 +105,10 @@ pub trait EventLog: Send + Sync {
     /// Records an event's fate. A final outcome already recorded (anything but `failed`) is kept,
     /// so a redelivery never rewrites history; a `failed` record is replaced by the next attempt.
     async fn record(&self, record: &LogRecord) -> Result<(), DependencyError>;
+}
+
+/// A cheap call that shows a dependency is reachable and usable, for health checks.
+#[async_trait]
+pub trait Probe: Send + Sync {
+    async fn probe(&self) -> Result<(), DependencyError>;
 }

@@ -1,18 +1,21 @@
-//! Per-container cache of the webhook signing keys, with bounded refreshes.
+//! Per-container caches of keys (webhook signing secrets, token verification keys), with bounded
+//! refreshes.
 //!
-//! Keys are read from the [`SecretSource`] on first use and kept. A signature that matches none of
-//! them may mean the secret was rotated, so the caller may ask for a refresh; refreshes are
-//! single-flight and at most one per `min_refresh_interval`, so a flood of forgeries costs at most
-//! one read per interval. Keys older than `max_age` are re-read on the next request so that a
-//! retired secret stops being accepted without a redeploy.
+//! Keys are loaded on first use and kept. A signature that matches none of them may mean the keys
+//! were rotated, so the caller may ask for a refresh; refreshes are single-flight and at most one
+//! per `min_refresh_interval`, so a flood of forgeries costs at most one read per interval. Keys
+//! older than `max_age` are re-read on the next request so that retired keys stop being accepted
+//! without a redeploy.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use tokio::sync::Mutex;
 
+use crate::domain::auth::{KeyFormatError, VerificationKeys};
 use crate::domain::webhook::{SecretFormatError, WebhookKeys};
-use crate::ports::{DependencyError, SecretSource};
+use crate::ports::{DependencyError, KeySource, SecretSource};
 
 /// Why no keys could be had.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +24,45 @@ pub enum KeysUnavailable {
     Source(#[from] DependencyError),
     #[error("the webhook secret value is malformed: {0}")]
     Malformed(#[from] SecretFormatError),
+    #[error(transparent)]
+    MalformedKeys(#[from] KeyFormatError),
+}
+
+/// Loads one generation of keys.
+#[async_trait]
+pub trait Load: Send + Sync {
+    type Keys: Send + Sync + 'static;
+    async fn load(&self) -> Result<Self::Keys, KeysUnavailable>;
+    /// What was loaded, for the log line (never key material).
+    fn describe(keys: &Self::Keys) -> String;
+}
+
+/// The webhook signing secrets, from Secrets Manager.
+pub struct WebhookSecrets(pub Arc<dyn SecretSource>);
+
+#[async_trait]
+impl Load for WebhookSecrets {
+    type Keys = WebhookKeys;
+    async fn load(&self) -> Result<WebhookKeys, KeysUnavailable> {
+        Ok(WebhookKeys::parse(&self.0.fetch().await?)?)
+    }
+    fn describe(keys: &WebhookKeys) -> String {
+        format!("{} webhook signing secret(s)", keys.len())
+    }
+}
+
+/// The token verification keys, from a JWKS endpoint.
+pub struct Jwks(pub Arc<dyn KeySource>);
+
+#[async_trait]
+impl Load for Jwks {
+    type Keys = VerificationKeys;
+    async fn load(&self) -> Result<VerificationKeys, KeysUnavailable> {
+        Ok(VerificationKeys::from_jwks(&self.0.fetch().await?)?)
+    }
+    fn describe(keys: &VerificationKeys) -> String {
+        format!("{} token verification key(s)", keys.len())
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -40,19 +82,24 @@ impl Default for CachePolicy {
     }
 }
 
-pub struct SecretCache {
-    source: Arc<dyn SecretSource>,
+/// Keys loaded by `L`, cached per container.
+pub struct KeyCache<L: Load> {
+    loader: L,
     policy: CachePolicy,
-    state: Mutex<State>,
+    state: Mutex<State<L::Keys>>,
 }
 
-#[derive(Default)]
-struct State {
-    keys: Option<(Arc<WebhookKeys>, Instant)>,
+/// The webhook's signing secrets.
+pub type SecretCache = KeyCache<WebhookSecrets>;
+/// The api's token verification keys (JWKS).
+pub type JwksCache = KeyCache<Jwks>;
+
+struct State<K> {
+    keys: Option<(Arc<K>, Instant)>,
     last_read: Option<Instant>,
 }
 
-impl State {
+impl<K> State<K> {
     fn may_read(&self, now: Instant, interval: Duration) -> bool {
         self.last_read
             .is_none_or(|t| now.duration_since(t) >= interval)
@@ -61,15 +108,24 @@ impl State {
 
 impl SecretCache {
     pub fn new(source: Arc<dyn SecretSource>, policy: CachePolicy) -> Self {
+        Self::with_loader(WebhookSecrets(source), policy)
+    }
+}
+
+impl<L: Load> KeyCache<L> {
+    pub fn with_loader(loader: L, policy: CachePolicy) -> Self {
         Self {
-            source,
+            loader,
             policy,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                keys: None,
+                last_read: None,
+            }),
         }
     }
 
     /// The current keys, read from the source on first use or when older than `max_age`.
-    pub async fn current(&self) -> Result<Arc<WebhookKeys>, KeysUnavailable> {
+    pub async fn current(&self) -> Result<Arc<L::Keys>, KeysUnavailable> {
         let mut state = self.state.lock().await;
         let now = Instant::now();
         match &state.keys {
@@ -90,7 +146,7 @@ impl SecretCache {
                     Err(e) => {
                         // Better to keep verifying with slightly old keys than to refuse every
                         // event while Secrets Manager has a bad minute.
-                        tracing::warn!(error = %e, "webhook secret re-read failed; keeping cached keys");
+                        tracing::warn!(error = %e, "key re-read failed; keeping cached keys");
                         Ok(stale)
                     }
                 }
@@ -103,8 +159,8 @@ impl SecretCache {
     /// or `None` when a read ran less than `min_refresh_interval` ago.
     pub async fn refresh_after_mismatch(
         &self,
-        seen: &Arc<WebhookKeys>,
-    ) -> Result<Option<Arc<WebhookKeys>>, KeysUnavailable> {
+        seen: &Arc<L::Keys>,
+    ) -> Result<Option<Arc<L::Keys>>, KeysUnavailable> {
         let mut state = self.state.lock().await;
         if let Some((keys, _)) = &state.keys
             && !Arc::ptr_eq(keys, seen)
@@ -121,13 +177,12 @@ impl SecretCache {
 
     async fn read(
         &self,
-        state: &mut State,
+        state: &mut State<L::Keys>,
         now: Instant,
-    ) -> Result<Arc<WebhookKeys>, KeysUnavailable> {
+    ) -> Result<Arc<L::Keys>, KeysUnavailable> {
         state.last_read = Some(now);
-        let value = self.source.fetch().await?;
-        let keys = Arc::new(WebhookKeys::parse(&value)?);
-        tracing::info!(secrets = keys.len(), "webhook signing keys loaded");
+        let keys = Arc::new(self.loader.load().await?);
+        tracing::info!(loaded = L::describe(&keys), "keys loaded");
         state.keys = Some((keys.clone(), now));
         Ok(keys)
     }

@@ -6,8 +6,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::SqsMessage;
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use clerk_sync::adapters::dynamodb::{DynamoEventLog, DynamoUserStore};
@@ -423,42 +421,11 @@ async fn other_event_types_are_acknowledged_as_ignored_and_messages_without_svix
     assert!(h.user("user_n").await.is_none());
 }
 
-/// Counts DynamoDB requests by operation (`X-Amz-Target`), as they leave for the network.
-#[derive(Debug, Default, Clone)]
-struct RequestCounter(Arc<std::sync::Mutex<HashMap<String, usize>>>);
-
-impl Intercept for RequestCounter {
-    fn name(&self) -> &'static str {
-        "RequestCounter"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        _: &mut ConfigBag,
-    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        let target = context
-            .request()
-            .headers()
-            .get("x-amz-target")
-            .unwrap_or("?")
-            .trim_start_matches("DynamoDB_20120810.")
-            .to_owned();
-        *self.0.lock().unwrap().entry(target).or_default() += 1;
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn the_happy_path_spends_two_write_requests_per_message_and_no_reads() {
     let h = harness("budget").await;
-    let counter = RequestCounter::default();
-    let counted = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&h.sdk)
-            .interceptor(counter.clone())
-            .build(),
-    );
+    let counter = devkit::counting::RequestCounter::default();
+    let counted = counter.client(&h.sdk);
     let counted_worker = worker(
         &counted,
         &h.resources.names.users_table,
@@ -489,7 +456,7 @@ async fn the_happy_path_spends_two_write_requests_per_message_and_no_reads() {
 
     assert!(h.run_with(&counted_worker, updated).await.is_empty());
 
-    let requests = counter.0.lock().unwrap().clone();
+    let requests = counter.counts();
     eprintln!("DynamoDB requests for a batch of 10 user.updated: {requests:?}");
     assert_eq!(requests, HashMap::from([("PutItem".to_owned(), 20)]));
 }

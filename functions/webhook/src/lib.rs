@@ -4,17 +4,17 @@
 //! makes Svix retry, so nothing is queued for any non-2xx and nothing is acknowledged before
 //! `SendMessage` succeeded.
 
-use std::convert::Infallible;
+use std::future::Future;
 use std::sync::Arc;
 
-use base64::Engine;
 use clerk_sync::adapters::{secrets_manager::SecretsManagerSource, sqs::SqsEventQueue};
 use clerk_sync::config::WebhookConfig;
 use clerk_sync::domain::webhook::{EventTypeFilter, MAX_BODY_BYTES, Rejection, Unverified};
+pub use clerk_sync::edge::Reply;
+use clerk_sync::edge::{HttpHandler, error_response, json_response};
 use clerk_sync::ports::{DependencyError, EventQueue};
 use clerk_sync::secret_cache::{KeysUnavailable, SecretCache};
 use clerk_sync::telemetry::error_chain;
-use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Body, LambdaEvent, Request, Response, Service};
@@ -83,10 +83,7 @@ impl IngestError {
         } else {
             tracing::warn!(status = status.as_u16(), code, reason = %self, "webhook rejected");
         }
-        let mut response = json_response(
-            status,
-            &json!({"error": {"code": code, "message": self.to_string()}}),
-        );
+        let mut response = error_response(status, code, &self.to_string());
         if matches!(self, Self::MethodNotAllowed) {
             response
                 .headers_mut()
@@ -113,14 +110,6 @@ impl Outcome {
             Self::Ignored => json_response(StatusCode::OK, &json!({"status": "ignored"})),
         }
     }
-}
-
-fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
-    Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::Text(body.to_string()))
-        .expect("static parts are valid")
 }
 
 /// The webhook application: its secrets, its queue and the event types it forwards.
@@ -215,20 +204,7 @@ impl Webhook {
     }
 }
 
-/// The answer to one Lambda event: lambda_http's own conversion, or one we built before it.
-#[derive(Debug, Serialize)]
-#[serde(untagged)]
-pub enum Reply<R> {
-    Converted(R),
-    Direct(Box<ApiGatewayV2httpResponse>),
-}
-
-/// The Lambda-facing service: API Gateway HTTP API (payload v2) or function URL events in,
-/// their responses out. The local gateway calls exactly this too.
-///
-/// lambda_http panics on a body flagged `isBase64Encoded` that is not base64, which API Gateway
-/// would turn into a 500 and Svix into retries forever; such events are answered 400 here,
-/// before lambda_http converts the event.
+/// The Lambda-facing service (see [`clerk_sync::edge::lambda_service`]).
 pub fn lambda_service(
     app: Arc<Webhook>,
 ) -> impl Service<
@@ -237,37 +213,15 @@ pub fn lambda_service(
     Error = lambda_http::Error,
     Future: Send + 'static,
 > + Clone {
-    lambda_http::service_fn(move |event: LambdaEvent<LambdaRequest>| {
-        let app = app.clone();
-        async move {
-            if let LambdaRequest::ApiGatewayV2(request) = &event.payload {
-                let undecodable = request.is_base64_encoded
-                    && request.body.as_deref().is_some_and(|b| {
-                        base64::engine::general_purpose::STANDARD.decode(b).is_err()
-                    });
-                if undecodable {
-                    let response = apigw_v2_response(IngestError::InvalidBase64.into_response());
-                    return Ok(Reply::Direct(Box::new(response)));
-                }
-            }
-            let mut adapter =
-                lambda_http::Adapter::from(lambda_http::service_fn(move |request: Request| {
-                    let app = app.clone();
-                    async move { Ok::<_, Infallible>(app.handle(request).await) }
-                }));
-            match adapter.call(event).await {
-                Ok(converted) => Ok(Reply::Converted(converted)),
-                Err(never) => match never {},
-            }
-        }
-    })
+    clerk_sync::edge::lambda_service(app)
 }
 
-fn apigw_v2_response(response: Response<Body>) -> ApiGatewayV2httpResponse {
-    let (parts, body) = response.into_parts();
-    let mut out = ApiGatewayV2httpResponse::default();
-    out.status_code = i64::from(parts.status.as_u16());
-    out.headers = parts.headers;
-    out.body = Some(body);
-    out
+impl HttpHandler for Webhook {
+    fn handle(&self, request: Request) -> impl Future<Output = Response<Body>> + Send {
+        Webhook::handle(self, request)
+    }
+
+    fn invalid_base64(&self) -> Response<Body> {
+        IngestError::InvalidBase64.into_response()
+    }
 }

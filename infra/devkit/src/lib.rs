@@ -3,12 +3,14 @@
 
 pub mod apigw;
 pub mod clerk;
+pub mod counting;
 pub mod emulator;
 pub mod lambda;
 pub mod poller;
 pub mod resources;
 pub mod signing;
 pub mod sqs_event;
+pub mod tokens;
 
 use std::path::PathBuf;
 

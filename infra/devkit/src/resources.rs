@@ -28,6 +28,7 @@ pub struct Names {
     pub queue: String,
     pub dead_letter_queue: String,
     pub webhook_secret: String,
+    pub clerk_secret_key: String,
     pub users_table: String,
     pub event_log_table: String,
     /// The events queue's visibility timeout; tests shorten it to see redelivery quickly.
@@ -55,6 +56,7 @@ impl Names {
             queue: format!("{prefix}-events"),
             dead_letter_queue: format!("{prefix}-events-dlq"),
             webhook_secret: format!("{prefix}/webhook-signing-secrets"),
+            clerk_secret_key: format!("{prefix}/clerk-secret-key"),
             users_table: format!("{prefix}-users"),
             event_log_table: format!("{prefix}-event-log"),
             visibility_timeout_seconds: VISIBILITY_TIMEOUT_SECONDS,
@@ -74,6 +76,7 @@ pub struct Resources {
     pub queue_url: String,
     pub dead_letter_queue_url: String,
     pub webhook_secret_id: String,
+    pub clerk_secret_key_id: String,
     pub dead_letter_queue_arn: String,
     pub queue_arn: String,
 }
@@ -87,6 +90,16 @@ impl Resources {
         ])
     }
 
+    /// The api function's environment (token settings come from the caller), with the variable
+    /// names the SAM template sets.
+    pub fn api_env(&self) -> BTreeMap<&'static str, String> {
+        BTreeMap::from([
+            ("USERS_TABLE", self.names.users_table.clone()),
+            ("EVENTS_QUEUE_URL", self.queue_url.clone()),
+            ("CLERK_SECRET_KEY_ID", self.clerk_secret_key_id.clone()),
+        ])
+    }
+
     /// The sync function's environment, with the variable names the SAM template sets.
     pub fn sync_env(&self) -> BTreeMap<&'static str, String> {
         BTreeMap::from([
@@ -95,6 +108,10 @@ impl Resources {
         ])
     }
 }
+
+/// LOCAL DEVELOPMENT ONLY: the Clerk secret key stored when none is given (the local Clerk
+/// accepts it). Not a real key.
+pub const DEV_CLERK_SECRET_KEY: &str = "sk_test_local_development_only";
 
 /// Creates (or finds) the queues and stores `webhook_secrets` as the signing secret value.
 /// Idempotent, so the local stack can be restarted against a long-running emulator.
@@ -132,34 +149,57 @@ pub async fn provision(
         .context("no events queue URL")?;
     let queue_arn = queue_arn(&sqs, &queue_url).await?;
 
-    let secrets = aws_sdk_secretsmanager::Client::new(sdk);
-    let created = secrets
-        .create_secret()
-        .name(&names.webhook_secret)
-        .description("Clerk webhook signing secret(s), whitespace-separated (local development)")
-        .secret_string(webhook_secrets)
-        .send()
-        .await;
-    let webhook_secret_id = match created {
-        Ok(out) => out.arn.context("no secret ARN")?,
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_exists_exception()) =>
-        {
-            put_secret(sdk, &names.webhook_secret, webhook_secrets).await?;
-            names.webhook_secret.clone()
-        }
-        Err(e) => return Err(e).context("creating the webhook signing secret"),
-    };
+    let webhook_secret_id = ensure_secret(
+        sdk,
+        &names.webhook_secret,
+        "Clerk webhook signing secret(s), whitespace-separated (local development)",
+        webhook_secrets,
+    )
+    .await?;
+    let clerk_secret_key_id = ensure_secret(
+        sdk,
+        &names.clerk_secret_key,
+        "Clerk secret key for the Backend API (local development)",
+        DEV_CLERK_SECRET_KEY,
+    )
+    .await?;
     provision_tables(sdk, &names).await?;
     Ok(Resources {
         names,
         queue_url,
         dead_letter_queue_url: dlq_url,
         webhook_secret_id,
+        clerk_secret_key_id,
         dead_letter_queue_arn: dlq_arn,
         queue_arn,
     })
+}
+
+/// Creates the secret, or sets its value if it exists; returns its id.
+async fn ensure_secret(
+    sdk: &SdkConfig,
+    name: &str,
+    description: &str,
+    value: &str,
+) -> anyhow::Result<String> {
+    let created = aws_sdk_secretsmanager::Client::new(sdk)
+        .create_secret()
+        .name(name)
+        .description(description)
+        .secret_string(value)
+        .send()
+        .await;
+    match created {
+        Ok(out) => out.arn.context("no secret ARN"),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_exists_exception()) =>
+        {
+            put_secret(sdk, name, value).await?;
+            Ok(name.to_owned())
+        }
+        Err(e) => Err(e).with_context(|| format!("creating the secret {name}")),
+    }
 }
 
 async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<String> {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::delivery::{LogRecord, Outcome};
 use crate::domain::user::{Decision, Stored, UserEvent, UserId, UserProfile, decide};
-use crate::ports::{DependencyError, EventLog, UserStore};
+use crate::ports::{DependencyError, EventLog, Probe, UserStore};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -219,6 +219,23 @@ impl DynamoUserStore {
             .map(from_item)
             .transpose()
             .map_err(|e| mapping_error("GetItem", e))
+    }
+}
+
+#[async_trait]
+impl Probe for DynamoUserStore {
+    /// Reads a key no user has: proves the table exists and the role may read it.
+    async fn probe(&self) -> Result<(), DependencyError> {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .key(users::ID, AttributeValue::S("health-check".into()))
+            .projection_expression("#id")
+            .expression_attribute_names("#id", users::ID)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| DependencyError::new("dynamodb", "GetItem", e))
     }
 }
 

@@ -5,7 +5,7 @@ use aws_sdk_sqs::types::MessageAttributeValue;
 use base64::Engine;
 
 use crate::domain::webhook::Verified;
-use crate::ports::{DependencyError, EventQueue};
+use crate::ports::{DependencyError, EventQueue, Probe};
 
 pub use crate::domain::delivery::attributes;
 
@@ -68,6 +68,21 @@ impl EventQueue for SqsEventQueue {
             .await
             .map_err(|e| DependencyError::new("sqs", "SendMessage", e))?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl Probe for SqsEventQueue {
+    /// Reads the queue's depth: proves the queue exists and the role may see it.
+    async fn probe(&self) -> Result<(), DependencyError> {
+        self.client
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| DependencyError::new("sqs", "GetQueueAttributes", e))
     }
 }
 

@@ -136,6 +136,16 @@ impl UserEvent {
     }
 }
 
+impl UserProfile {
+    /// A user object as Clerk's Backend API returns it (`GET /v1/users/{id}`): the same shape as
+    /// a webhook's `data`.
+    pub fn from_clerk_json(json: &str) -> Result<Self, EventError> {
+        serde_json::from_str::<ClerkUser>(json)
+            .map_err(|e| EventError::Unparseable(e.to_string()))?
+            .into_profile()
+    }
+}
+
 #[derive(Deserialize)]
 struct Envelope<'a> {
     #[serde(rename = "type")]

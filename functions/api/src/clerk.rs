@@ -1,0 +1,138 @@
+//! Clerk over HTTPS: the JWKS endpoint ([`KeySource`]) and the Backend API ([`ClerkApi`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use clerk_sync::domain::user::{UserId, UserProfile};
+use clerk_sync::ports::{
+    ClerkApi, ClerkError, ClerkUser, DependencyError, KeySource, SecretSource,
+};
+use reqwest::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::OnceCell;
+
+/// An HTTPS client with bounded timeouts, verifying servers against the system's roots.
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+    // The AWS SDK already links aws-lc-rs; rustls uses it too (a second install is a no-op).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .connect_timeout(Duration::from_secs(1))
+        .timeout(timeout)
+        .user_agent(concat!("clerk-sync-api/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+fn unavailable(
+    operation: &'static str,
+    e: impl Into<clerk_sync::ports::BoxError>,
+) -> DependencyError {
+    DependencyError::new("clerk", operation, e)
+}
+
+/// `CLERK_JWKS_URL`.
+pub struct HttpKeySource {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl HttpKeySource {
+    pub fn new(http: reqwest::Client, url: impl Into<String>) -> Self {
+        Self {
+            http,
+            url: url.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl KeySource for HttpKeySource {
+    async fn fetch(&self) -> Result<Vec<u8>, DependencyError> {
+        let response = self
+            .http
+            .get(&self.url)
+            .send()
+            .await
+            .map_err(|e| unavailable("GetJwks", e))?;
+        if !response.status().is_success() {
+            return Err(unavailable(
+                "GetJwks",
+                format!("JWKS endpoint answered {}", response.status()),
+            ));
+        }
+        Ok(response
+            .bytes()
+            .await
+            .map_err(|e| unavailable("GetJwks", e))?
+            .to_vec())
+    }
+}
+
+/// Clerk's Backend API, authenticated with the secret key read once from Secrets Manager.
+pub struct ClerkBackendApi {
+    http: reqwest::Client,
+    base_url: String,
+    secret_source: Arc<dyn SecretSource>,
+    secret_key: OnceCell<SecretString>,
+}
+
+impl ClerkBackendApi {
+    pub fn new(
+        http: reqwest::Client,
+        base_url: impl Into<String>,
+        secret_source: Arc<dyn SecretSource>,
+    ) -> Self {
+        Self {
+            http,
+            base_url: base_url.into(),
+            secret_source,
+            secret_key: OnceCell::new(),
+        }
+    }
+}
+
+#[async_trait]
+impl ClerkApi for ClerkBackendApi {
+    async fn get_user(&self, id: &UserId) -> Result<ClerkUser, ClerkError> {
+        let key = self
+            .secret_key
+            .get_or_try_init(|| self.secret_source.fetch())
+            .await?;
+        let response = self
+            .http
+            .get(format!("{}/users/{}", self.base_url, id.as_str()))
+            .bearer_auth(key.expose_secret().trim())
+            .send()
+            .await
+            .map_err(|e| unavailable("GetUser", e))?;
+        match response.status() {
+            StatusCode::OK => {
+                let body = response
+                    .text()
+                    .await
+                    .map_err(|e| unavailable("GetUser", e))?;
+                let profile =
+                    UserProfile::from_clerk_json(&body).map_err(|e| unavailable("GetUser", e))?;
+                if profile.id != *id {
+                    return Err(unavailable("GetUser", "Clerk answered with another user").into());
+                }
+                Ok(ClerkUser::Found(Box::new(profile)))
+            }
+            StatusCode::NOT_FOUND => Ok(ClerkUser::NotFound),
+            StatusCode::TOO_MANY_REQUESTS => {
+                let retry_after_seconds = response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .unwrap_or(1)
+                    .clamp(1, 60);
+                Err(ClerkError::RateLimited {
+                    retry_after_seconds,
+                })
+            }
+            status => Err(unavailable("GetUser", format!("Clerk answered {status}")).into()),
+        }
+    }
+}
