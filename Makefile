@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 DEVTOOL := $(CARGO) run -q -p local-stack --bin devtool --
 
-.PHONY: help setup local test fmt lint lint-template post queue event user events watch invoke-webhook invoke-sync bench
+.PHONY: help setup local test fmt lint lint-template post queue event user events me get token watch invoke-webhook invoke-sync invoke-api bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -38,6 +38,15 @@ post: ## sign a fixture now and post it to the running local stack (FIXTURE=user
 queue: ## show the local queues (TAKE=1 drains and prints the events queue)
 	$(DEVTOOL) queue $(if $(TAKE),--take)
 
+me: ## GET /v1/users/me on the local stack with a fresh token (ID=user_… to be someone else)
+	@$(DEVTOOL) get /v1/users/me --as $(or $(ID),user_35kQ7zvT0cWnHq1d2xXy9RbLmAa)
+
+get: ## GET any path on the local stack with a fresh token (ROUTE=/v1/users/…, ID=…, ADMIN=1)
+	@$(DEVTOOL) get $(or $(ROUTE),/v1/users/me) --as $(or $(ID),user_35kQ7zvT0cWnHq1d2xXy9RbLmAa) $(if $(ADMIN),--admin)
+
+token: ## print a session token from the local Clerk (ID=user_…, ADMIN=1 for the admin claim)
+	@$(DEVTOOL) token $(or $(ID),user_35kQ7zvT0cWnHq1d2xXy9RbLmAa) $(if $(ADMIN),--admin)
+
 user: ## print a user's record in the local users table (ID=user_…)
 	@$(DEVTOOL) user $(or $(ID),user_35kQ7zvT0cWnHq1d2xXy9RbLmAa)
 
@@ -57,6 +66,11 @@ invoke-webhook: setup ## sign a fixture into a fresh API Gateway event and `carg
 
 invoke-sync: setup ## `cargo lambda invoke` the sync function with an SQS event fixture (FIXTURE=good-batch|poison-batch)
 	cargo lambda invoke sync --data-file tests/fixtures/sqs/$(or $(FIXTURE),good-batch).json
+
+invoke-api: setup ## mint a token into a fresh API Gateway event for /v1/users/me and `cargo lambda invoke` the api
+	@mkdir -p .local
+	$(DEVTOOL) api-event $(or $(ROUTE),/v1/users/me) --as $(or $(ID),user_35kQ7zvT0cWnHq1d2xXy9RbLmAa) > .local/api-event.json
+	cargo lambda invoke api --data-file .local/api-event.json
 
 bench: ## criterion benchmarks (release profile)
 	$(CARGO) bench --workspace

@@ -3,7 +3,7 @@
 
 use devkit::resources::Names;
 use devkit::signing::{DEV_WEBHOOK_SECRET, sign_now};
-use local_stack::{Stack, StackOptions};
+use local_stack::{ClerkOptions, Stack, StackOptions};
 use serde_json::{Value, json};
 
 /// A running local stack on a free port with its own resources.
@@ -19,6 +19,7 @@ async fn spawn_stack(sync: bool) -> TestStack {
         webhook_secrets: DEV_WEBHOOK_SECRET.to_owned(),
         names: Names::unique("e2e"),
         sync,
+        clerk: ClerkOptions::default(),
     })
     .await
     .expect("local stack starts");
@@ -26,7 +27,7 @@ async fn spawn_stack(sync: bool) -> TestStack {
     TestStack {
         stack,
         sdk,
-        http: reqwest::Client::new(),
+        http: devkit::http_client(),
     }
 }
 
@@ -192,5 +193,53 @@ async fn signed_user_events_flow_through_gateway_queue_and_sync_into_the_users_t
     assert_eq!(record.outcome.as_str(), "stale");
     let (still, _) = stack.await_user(id, |_| true).await;
     assert_eq!(still, deleted);
+    stack.stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_new_users_life_is_readable_with_its_session_token_through_the_local_stack() {
+    let stack = spawn_stack(true).await;
+    let clerk = stack
+        .stack
+        .local_clerk
+        .clone()
+        .expect("the local Clerk runs");
+
+    let lines = local_stack::demo(&stack.stack.base_url(), DEV_WEBHOOK_SECRET, &clerk.keys)
+        .await
+        .expect("created, updated and deleted, each visible within 2 s");
+
+    assert_eq!(lines.len(), 3);
+    assert!(lines[2].contains("-> 404"), "{}", lines[2]);
+    stack.stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_user_clerk_knows_is_readable_before_any_webhook_through_lazy_sync() {
+    let stack = spawn_stack(false).await;
+    let clerk = stack
+        .stack
+        .local_clerk
+        .clone()
+        .expect("the local Clerk runs");
+    let response = stack
+        .http
+        .get(format!("{}/v1/users/me", stack.stack.base_url()))
+        .bearer_auth(clerk.keys.mint("user_35kQ7zvT0cWnHq1d2xXy9RbLmAa"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let user: Value = response.json().await.unwrap();
+    assert_eq!(user["email"], "ada@example.com");
+    assert!(user.get("private_metadata").is_none());
+
+    let health = stack
+        .http
+        .get(format!("{}/health", stack.stack.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
     stack.stack.stop().await;
 }

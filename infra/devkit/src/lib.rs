@@ -14,6 +14,14 @@ pub mod tokens;
 
 use std::path::PathBuf;
 
+/// A plain HTTP(S) client for tools and tests. The workspace builds reqwest's rustls without a
+/// built-in crypto provider (the functions use aws-lc-rs, which the AWS SDK links anyway), so the
+/// provider is installed first.
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 /// The repository root (this crate lives at `infra/devkit`).
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -11,7 +11,7 @@ use anyhow::Context;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::response::Response;
-use clerk_sync::config::{Env, SyncConfig, WebhookConfig};
+use clerk_sync::config::{ApiConfig, Env, SyncConfig, WebhookConfig};
 use devkit::apigw::{read_response, request_event};
 use devkit::emulator::{ACCESS_KEY_ID, Emulator, REGION, SECRET_ACCESS_KEY};
 use devkit::lambda::{JsonFn, json_fn};
@@ -20,6 +20,8 @@ use devkit::resources::{Names, Resources, provision};
 use http::StatusCode;
 use serde_json::json;
 use tokio::sync::oneshot;
+
+pub mod clerk;
 
 /// API Gateway's payload limit for HTTP APIs.
 const MAX_REQUEST_BYTES: usize = 10 * 1024 * 1024;
@@ -36,9 +38,45 @@ pub struct StackOptions {
     /// Run the event source mapping (queue → sync function). Off, events stay on the queue,
     /// for inspection or for running the sync function under `cargo lambda watch`.
     pub sync: bool,
+    /// Clerk settings; all unset: the local Clerk (generated key, fixture users).
+    pub clerk: ClerkOptions,
 }
 
-/// One route of the gateway: an exact path served by a function.
+/// The api's Clerk settings, with the variable names a deployment uses. When neither
+/// `jwt_key` nor `jwks_url` is set, the stack runs its local Clerk and fills in the rest.
+#[derive(Debug, Clone, Default)]
+pub struct ClerkOptions {
+    pub jwt_key: Option<String>,
+    pub jwks_url: Option<String>,
+    pub issuer: Option<String>,
+    pub authorized_parties: Option<String>,
+    pub api_url: Option<String>,
+    pub secret_key: Option<String>,
+    pub admin_claim: Option<String>,
+}
+
+impl ClerkOptions {
+    /// From `CLERK_JWT_KEY`, `CLERK_JWKS_URL`, `CLERK_ISSUER`, `CLERK_AUTHORIZED_PARTIES`,
+    /// `CLERK_API_URL`, `CLERK_SECRET_KEY` and `CLERK_ADMIN_CLAIM`.
+    pub fn from_env() -> Self {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        Self {
+            jwt_key: var("CLERK_JWT_KEY"),
+            jwks_url: var("CLERK_JWKS_URL"),
+            issuer: var("CLERK_ISSUER"),
+            authorized_parties: var("CLERK_AUTHORIZED_PARTIES"),
+            api_url: var("CLERK_API_URL"),
+            secret_key: var("CLERK_SECRET_KEY"),
+            admin_claim: var("CLERK_ADMIN_CLAIM"),
+        }
+    }
+
+    pub fn is_local(&self) -> bool {
+        self.jwt_key.is_none() && self.jwks_url.is_none()
+    }
+}
+
+/// One route of the gateway: a path (`{id}` matches one segment) served by a function.
 #[derive(Clone)]
 pub struct Route {
     pub path: &'static str,
@@ -51,6 +89,9 @@ pub struct Stack {
     pub addr: SocketAddr,
     pub resources: Resources,
     pub routes: Vec<Route>,
+    /// The local Clerk, unless real Clerk settings were given.
+    pub local_clerk: Option<Arc<clerk::LocalClerk>>,
+    api_env: BTreeMap<&'static str, String>,
     emulator: Emulator,
     poller: Option<Poller>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -66,14 +107,47 @@ impl Stack {
         let sdk = emulator.sdk_config().await;
         let resources = provision(&sdk, options.names.clone(), &options.webhook_secrets).await?;
 
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
+            .await
+            .with_context(|| format!("binding 127.0.0.1:{}", options.port))?;
+        let addr = listener.local_addr()?;
+        let base_url = format!("http://{addr}");
+
         let env = resources.webhook_env();
         let config = WebhookConfig::from(&Env::from_fn(|k| env.get(k).cloned()))?;
         let webhook = Arc::new(webhook::Webhook::from_config(&config, &sdk));
-        let routes = vec![Route {
-            path: webhook::ROUTE,
-            function: "webhook",
-            handler: json_fn(webhook::lambda_service(webhook)),
-        }];
+
+        let secret_key = options
+            .clerk
+            .secret_key
+            .clone()
+            .unwrap_or_else(|| devkit::resources::DEV_CLERK_SECRET_KEY.to_owned());
+        devkit::resources::put_secret(&sdk, &resources.clerk_secret_key_id, &secret_key).await?;
+        let local_clerk = options
+            .clerk
+            .is_local()
+            .then(|| Arc::new(clerk::LocalClerk::new(&secret_key)));
+        let api_env = api_env(&resources, &options.clerk, &base_url);
+        let config = ApiConfig::from(&Env::from_fn(|k| api_env.get(k).cloned()))?;
+        let api = Arc::new(
+            api::Api::from_config(&config, &sdk).map_err(|e| anyhow::anyhow!("api: {e}"))?,
+        );
+        let api = json_fn(api::lambda_service(api));
+        let api_route = |path| Route {
+            path,
+            function: "api",
+            handler: api.clone(),
+        };
+        let routes = vec![
+            Route {
+                path: webhook::ROUTE,
+                function: "webhook",
+                handler: json_fn(webhook::lambda_service(webhook)),
+            },
+            api_route(api::ME),
+            api_route("/v1/users/{id}"),
+            api_route(api::HEALTH),
+        ];
 
         let env = resources.sync_env();
         let config = SyncConfig::from(&Env::from_fn(|k| env.get(k).cloned()))?;
@@ -86,14 +160,13 @@ impl Stack {
             )
         });
 
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
-            .await
-            .with_context(|| format!("binding 127.0.0.1:{}", options.port))?;
-        let addr = listener.local_addr()?;
-        let app = axum::Router::new()
+        let mut app = axum::Router::new()
             .fallback(gateway)
             .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
             .with_state(Arc::new(routes.clone()));
+        if let Some(clerk) = &local_clerk {
+            app = clerk.clone().router().merge(app);
+        }
         let (shutdown, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async {
@@ -107,6 +180,8 @@ impl Stack {
             addr,
             resources,
             routes,
+            local_clerk,
+            api_env,
             emulator,
             poller,
             shutdown: Some(shutdown),
@@ -132,6 +207,7 @@ impl Stack {
     pub fn lambda_env(&self) -> BTreeMap<&'static str, String> {
         let mut env = self.resources.webhook_env();
         env.extend(self.resources.sync_env());
+        env.extend(self.api_env.clone());
         env.insert("AWS_ENDPOINT_URL", self.endpoint().to_owned());
         env.insert("AWS_REGION", REGION.to_owned());
         env.insert("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID.to_owned());
@@ -208,7 +284,7 @@ async fn gateway(State(routes): State<Arc<Vec<Route>>>, request: Request) -> Res
         .map(|p| p.as_str())
         .unwrap_or("/")
         .to_owned();
-    let Some(route) = routes.iter().find(|r| r.path == parts.uri.path()) else {
+    let Some(route) = routes.iter().find(|r| matches(r.path, parts.uri.path())) else {
         return error(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -271,4 +347,139 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
             json!({"error": {"code": code, "message": message}}).to_string(),
         ))
         .expect("static parts are valid")
+}
+
+/// Whether `path` is served by a route `pattern` (`{id}` is one non-empty segment).
+fn matches(pattern: &str, path: &str) -> bool {
+    match pattern.strip_suffix("{id}") {
+        Some(prefix) => path
+            .strip_prefix(prefix)
+            .is_some_and(|rest| !rest.is_empty() && !rest.contains('/')),
+        None => pattern == path,
+    }
+}
+
+/// The api's environment: the resources, plus the given Clerk settings, or the local Clerk's.
+fn api_env(
+    resources: &Resources,
+    clerk: &ClerkOptions,
+    base_url: &str,
+) -> BTreeMap<&'static str, String> {
+    let mut env = resources.api_env();
+    if clerk.is_local() {
+        env.insert(
+            ApiConfig::JWKS_URL,
+            format!("{base_url}{}", clerk::JWKS_PATH),
+        );
+        env.insert(ApiConfig::ISSUER, devkit::tokens::LOCAL_ISSUER.to_owned());
+        env.insert(
+            ApiConfig::AUTHORIZED_PARTIES,
+            devkit::tokens::LOCAL_AZP.to_owned(),
+        );
+        env.insert(
+            ApiConfig::API_URL,
+            format!("{base_url}{}", clerk::API_PREFIX),
+        );
+        env.insert(
+            ApiConfig::ADMIN_CLAIM,
+            clerk
+                .admin_claim
+                .clone()
+                .unwrap_or_else(|| "metadata.role=admin".to_owned()),
+        );
+        return env;
+    }
+    let given = [
+        (ApiConfig::JWT_KEY, &clerk.jwt_key),
+        (ApiConfig::JWKS_URL, &clerk.jwks_url),
+        (ApiConfig::ISSUER, &clerk.issuer),
+        (ApiConfig::AUTHORIZED_PARTIES, &clerk.authorized_parties),
+        (ApiConfig::API_URL, &clerk.api_url),
+        (ApiConfig::ADMIN_CLAIM, &clerk.admin_claim),
+    ];
+    for (name, value) in given {
+        if let Some(value) = value {
+            env.insert(name, value.clone());
+        }
+    }
+    env
+}
+
+/// The story end to end, over HTTP against a running stack with its local Clerk: a signed
+/// `user.created` in, synced, read back with a session token; then updated and deleted. Returns
+/// one line per step; fails if any step does not end as it should within 2 s.
+pub async fn demo(
+    base_url: &str,
+    webhook_secret: &str,
+    keys: &devkit::tokens::DevKeys,
+) -> anyhow::Result<Vec<String>> {
+    let user = format!("user_demo{:x}", devkit::signing::now());
+    let http = devkit::http_client();
+    let token = keys.mint(&user);
+    let mut lines = Vec::new();
+    let steps: [(&str, Box<dyn Fn(&serde_json::Value, u16) -> bool>); 3] = [
+        (
+            "user.created",
+            Box::new(|u, s| s == 200 && u["first_name"].is_string()),
+        ),
+        (
+            "user.updated",
+            Box::new(|u, s| {
+                s == 200
+                    && u["email_addresses"]
+                        .as_array()
+                        .is_some_and(|a| a.len() == 2)
+            }),
+        ),
+        ("user.deleted", Box::new(|_, s| s == 404)),
+    ];
+    for (fixture, done) in steps {
+        let body = devkit::fixture(fixture).replace("user_35kQ7zvT0cWnHq1d2xXy9RbLmAa", &user);
+        let posted = http
+            .post(format!("{base_url}{}", webhook::ROUTE))
+            .headers(devkit::signing::sign_now(webhook_secret, &body))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await?;
+        let status = posted.status().as_u16();
+        anyhow::ensure!(status == 202, "posting {fixture}: {status}");
+        let start = std::time::Instant::now();
+        loop {
+            let read = http
+                .get(format!("{base_url}{}", api::ME))
+                .bearer_auth(&token)
+                .send()
+                .await?;
+            let status = read.status().as_u16();
+            let json: serde_json::Value = read.json().await.unwrap_or_default();
+            if done(&json, status) {
+                let summary = if status == 200 {
+                    format!(
+                        "{} {} <{}> updated_at {}",
+                        json["first_name"].as_str().unwrap_or("-"),
+                        json["last_name"].as_str().unwrap_or("-"),
+                        json["email"].as_str().unwrap_or("-"),
+                        json["updated_at"]
+                    )
+                } else {
+                    json["error"]["code"].as_str().unwrap_or("-").to_owned()
+                };
+                lines.push(format!(
+                    "{fixture:<13} signed, POST {} -> 202; GET {} -> {status} after {:>4} ms: {summary}",
+                    webhook::ROUTE,
+                    api::ME,
+                    start.elapsed().as_millis()
+                ));
+                break;
+            }
+            anyhow::ensure!(
+                start.elapsed() < std::time::Duration::from_secs(2),
+                "{fixture} was not visible through {} within 2 s (last: {status} {json})",
+                api::ME
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    }
+    Ok(lines)
 }

@@ -3,7 +3,7 @@
 use clerk_sync::domain::webhook::WebhookKeys;
 use devkit::resources::{MAX_RECEIVE_COUNT, Names};
 use devkit::signing::DEV_WEBHOOK_SECRET;
-use local_stack::{Stack, StackOptions, env_file};
+use local_stack::{ClerkOptions, Stack, StackOptions, env_file};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -25,6 +25,10 @@ async fn main() -> anyhow::Result<()> {
         std::env::var("LOCAL_SYNC").as_deref().map(str::trim),
         Ok("off" | "0" | "false")
     );
+    let first_secret = clerk_sync::domain::list_items(&secrets)
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     let keys = WebhookKeys::parse(&secrets.clone().into())
         .map_err(|e| anyhow::anyhow!("CLERK_WEBHOOK_SECRET: {e}"))?;
 
@@ -39,9 +43,13 @@ async fn main() -> anyhow::Result<()> {
         webhook_secrets: secrets,
         names: Names::local(),
         sync,
+        clerk: ClerkOptions::from_env(),
     })
     .await?;
     stack.write_env_file(&env_file())?;
+    if let Some(clerk) = &stack.local_clerk {
+        clerk.write_key_file()?;
+    }
 
     let r = &stack.resources;
     say(&format!("AWS emulator     {}", stack.endpoint()));
@@ -67,18 +75,44 @@ async fn main() -> anyhow::Result<()> {
         "environment      {} (for cargo lambda watch --env-file)",
         env_file().display()
     ));
+    say(&match &stack.local_clerk {
+        Some(_) => format!(
+            "clerk            local: tokens signed by a key generated now (JWKS {}{}), Backend API {}{} with the fixture users",
+            stack.base_url(),
+            local_stack::clerk::JWKS_PATH,
+            stack.base_url(),
+            local_stack::clerk::API_PREFIX
+        ),
+        None => "clerk            yours: CLERK_JWT_KEY/CLERK_JWKS_URL, CLERK_ISSUER, CLERK_AUTHORIZED_PARTIES, CLERK_API_URL, CLERK_SECRET_KEY as given".to_owned(),
+    });
     say(&format!("gateway          {}", stack.base_url()));
     for route in &stack.routes {
         println!("    {:<24} -> {}", route.path, route.function);
     }
+    let demo_off = matches!(
+        std::env::var("LOCAL_DEMO").as_deref().map(str::trim),
+        Ok("off" | "0" | "false")
+    );
+    if let (Some(clerk), true, false) = (&stack.local_clerk, stack.syncing(), demo_off) {
+        println!();
+        say(
+            "demo (LOCAL_DEMO=off to skip): a new user's life, over HTTP, read back with its session token",
+        );
+        match local_stack::demo(&stack.base_url(), &first_secret, &clerk.keys).await {
+            Ok(lines) => lines.iter().for_each(|l| println!("    {l}")),
+            Err(e) => say(&format!("demo FAILED: {e:#}")),
+        }
+    }
     println!();
     println!("Try it from another terminal:");
     for line in [
-        "make post FIXTURE=user.created    # signs the fixture now and posts it: 202 queued",
-        "make user ID=user_35kQ7zvT0cWnHq1d2xXy9RbLmAa  # the synced record, a moment later",
-        "make post FIXTURE=user.deleted    # then `make user …` shows the tombstone",
+        "make me                           # GET /v1/users/me with a fresh token: fetched from (local) Clerk",
+        "make post FIXTURE=user.updated    # signs the fixture now and posts it: 202 queued",
+        "make me                           # the synced update",
+        "make post FIXTURE=user.deleted    # then `make me` answers 404",
+        "make user                         # the raw item in the users table (a tombstone now)",
         "make events                       # the event log: every event's fate",
-        "make post FIXTURE=session.created # a type we don't sync: 200 ignored",
+        "make get ROUTE=/health            # dependency checks",
         "make queue                        # events queue and dead-letter queue counts",
     ] {
         println!("    {line}");
@@ -88,6 +122,7 @@ async fn main() -> anyhow::Result<()> {
     wait_for_stop().await;
     say("stopping");
     let _ = std::fs::remove_file(env_file());
+    let _ = std::fs::remove_file(local_stack::clerk::key_file());
     stack.stop().await;
     Ok(())
 }

@@ -47,6 +47,34 @@ enum Command {
         #[arg(required = true)]
         fixtures: Vec<String>,
     },
+    /// Print a session token for a user, signed by the running local Clerk (valid 60 s).
+    Token {
+        #[arg(default_value = "user_35kQ7zvT0cWnHq1d2xXy9RbLmAa")]
+        user: String,
+        /// Add the admin claim (`metadata.role = admin`).
+        #[arg(long)]
+        admin: bool,
+    },
+    /// GET a path on the local gateway with a fresh token for `--as` (none with `--anonymous`).
+    Get {
+        #[arg(default_value = "/v1/users/me")]
+        path: String,
+        #[arg(long = "as", default_value = "user_35kQ7zvT0cWnHq1d2xXy9RbLmAa")]
+        user: String,
+        #[arg(long)]
+        admin: bool,
+        #[arg(long)]
+        anonymous: bool,
+    },
+    /// Print an API Gateway v2 event for GET `path` with a fresh token, for `cargo lambda invoke`.
+    ApiEvent {
+        #[arg(default_value = "/v1/users/me")]
+        path: String,
+        #[arg(long = "as", default_value = "user_35kQ7zvT0cWnHq1d2xXy9RbLmAa")]
+        user: String,
+        #[arg(long)]
+        admin: bool,
+    },
     /// Print a user's item in the local users table, as stored.
     User { id: String },
     /// Print the event log, oldest first (only one user's events with --user).
@@ -92,6 +120,26 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&event)?);
             Ok(())
         }
+        Command::Token { user, admin } => {
+            println!("{}", token(&user, admin)?);
+            Ok(())
+        }
+        Command::Get {
+            path,
+            user,
+            admin,
+            anonymous,
+        } => get(&path, (!anonymous).then_some((user.as_str(), admin))).await,
+        Command::ApiEvent { path, user, admin } => {
+            let mut headers = http::HeaderMap::new();
+            headers.insert(
+                http::header::AUTHORIZATION,
+                http::HeaderValue::from_str(&format!("Bearer {}", token(&user, admin)?))?,
+            );
+            let event = devkit::apigw::request_event("GET", &path, &headers, b"");
+            println!("{}", serde_json::to_string_pretty(&event)?);
+            Ok(())
+        }
         Command::User { id } => user(&id).await,
         Command::Events { user } => events(user).await,
     }
@@ -115,6 +163,45 @@ impl StackEnv {
     async fn sdk(&self) -> anyhow::Result<aws_config::SdkConfig> {
         Ok(devkit::emulator::sdk_config_for(&self.get("AWS_ENDPOINT_URL")?).await)
     }
+}
+
+/// A session token for `user` from the running local Clerk's key.
+fn token(user: &str, admin: bool) -> anyhow::Result<String> {
+    let keys = local_stack::clerk::read_key_file()?;
+    let mut claims = keys.claims(user);
+    if admin {
+        claims["metadata"] = serde_json::json!({"role": "admin"});
+    }
+    Ok(keys.sign(&claims))
+}
+
+fn gateway_url() -> String {
+    stack_env().remove("LOCAL_GATEWAY_URL").unwrap_or_else(|| {
+        format!(
+            "http://127.0.0.1:{}",
+            std::env::var("LOCAL_PORT").unwrap_or_else(|_| "3000".into())
+        )
+    })
+}
+
+async fn get(path: &str, caller: Option<(&str, bool)>) -> anyhow::Result<()> {
+    let target = format!("{}{path}", gateway_url().trim_end_matches('/'));
+    let mut request = devkit::http_client().get(&target);
+    if let Some((user, admin)) = caller {
+        request = request.bearer_auth(token(user, admin)?);
+    }
+    let response = request
+        .send()
+        .await
+        .with_context(|| format!("GET {target} (is the local stack running? `make local`)"))?;
+    let status = response.status();
+    println!("GET {target} -> {status}");
+    let text = response.text().await?;
+    match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(json) => println!("{}", serde_json::to_string_pretty(&json)?),
+        Err(_) => println!("{text}"),
+    }
+    Ok(())
 }
 
 async fn user(id: &str) -> anyhow::Result<()> {
@@ -220,17 +307,10 @@ fn stack_env() -> BTreeMap<String, String> {
 
 async fn post(fixture: &str, url: Option<String>, secret: Option<String>) -> anyhow::Result<()> {
     let body = read_fixture(fixture)?;
-    let base = url
-        .or_else(|| stack_env().remove("LOCAL_GATEWAY_URL"))
-        .unwrap_or_else(|| {
-            format!(
-                "http://127.0.0.1:{}",
-                std::env::var("LOCAL_PORT").unwrap_or_else(|_| "3000".into())
-            )
-        });
+    let base = url.unwrap_or_else(gateway_url);
     let target = format!("{}{}", base.trim_end_matches('/'), webhook::ROUTE);
     let headers = sign_now(&signing_secret(secret), &body);
-    let response = reqwest::Client::new()
+    let response = devkit::http_client()
         .post(&target)
         .headers(headers)
         .header("content-type", "application/json")
