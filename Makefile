@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 DEVTOOL := $(CARGO) run -q -p local-stack --bin devtool --
 
-.PHONY: help setup local test fmt lint lint-template post queue event user events me get token watch invoke-webhook invoke-sync invoke-api bench
+.PHONY: help setup local test fmt lint lint-template lint-openapi post queue event user events me get token watch invoke-webhook invoke-sync invoke-api bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -20,6 +20,7 @@ local: setup ## run the whole system locally: emulator, resources, gateway on 12
 
 test: setup ## every test and lint: formatting, clippy, unit, emulator-backed integration, end to end
 	$(MAKE) lint-template
+	$(MAKE) lint-openapi
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(CARGO) test --workspace --all-targets --locked
@@ -28,6 +29,9 @@ lint-template: setup ## check template.yaml: cfn-lint, sam validate --lint, the 
 	$(VENV)/bin/cfn-lint template.yaml
 	$(VENV)/bin/sam validate --lint --region us-east-1
 	$(VENV)/bin/python -B -m unittest discover -s infra/template_checks -v
+
+lint-openapi: setup ## validate functions/api/openapi.json against the OpenAPI 3.1 specification
+	$(VENV)/bin/openapi-spec-validator functions/api/openapi.json
 
 fmt: ## format the code
 	$(CARGO) fmt --all

@@ -241,5 +241,15 @@ async fn a_user_clerk_knows_is_readable_before_any_webhook_through_lazy_sync() {
         .await
         .unwrap();
     assert_eq!(health.status().as_u16(), 200);
+    let openapi: Value = stack
+        .http
+        .get(format!("{}/openapi.json", stack.stack.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(openapi["openapi"], "3.1.0");
     stack.stack.stop().await;
 }

@@ -167,6 +167,18 @@ impl Stack {
         if let Some(clerk) = &local_clerk {
             app = clerk.clone().router().merge(app);
         }
+        // The api's OpenAPI document, as committed.
+        app = axum::Router::new()
+            .route(
+                "/openapi.json",
+                axum::routing::get(|| async {
+                    (
+                        [(http::header::CONTENT_TYPE, "application/json")],
+                        include_str!("../../../functions/api/openapi.json"),
+                    )
+                }),
+            )
+            .merge(app);
         let (shutdown, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async {
@@ -417,21 +429,19 @@ pub async fn demo(
     let http = devkit::http_client();
     let token = keys.mint(&user);
     let mut lines = Vec::new();
-    let steps: [(&str, Box<dyn Fn(&serde_json::Value, u16) -> bool>); 3] = [
-        (
-            "user.created",
-            Box::new(|u, s| s == 200 && u["first_name"].is_string()),
-        ),
-        (
-            "user.updated",
-            Box::new(|u, s| {
-                s == 200
-                    && u["email_addresses"]
-                        .as_array()
-                        .is_some_and(|a| a.len() == 2)
-            }),
-        ),
-        ("user.deleted", Box::new(|_, s| s == 404)),
+    /// When the read through the api shows the step's effect.
+    type Done = fn(&serde_json::Value, u16) -> bool;
+    let steps: [(&str, Done); 3] = [
+        ("user.created", |u, s| {
+            s == 200 && u["first_name"].is_string()
+        }),
+        ("user.updated", |u, s| {
+            s == 200
+                && u["email_addresses"]
+                    .as_array()
+                    .is_some_and(|a| a.len() == 2)
+        }),
+        ("user.deleted", |_, s| s == 404),
     ];
     for (fixture, done) in steps {
         let body = devkit::fixture(fixture).replace("user_35kQ7zvT0cWnHq1d2xXy9RbLmAa", &user);
