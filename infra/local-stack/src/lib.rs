@@ -240,7 +240,8 @@ impl Stack {
         let text: String = self
             .lambda_env()
             .iter()
-            .map(|(k, v)| format!("{k}={v}\n"))
+            // Single-quoted: values such as `metadata.role=admin` hold `=`; none holds `'`.
+            .map(|(k, v)| format!("{k}='{v}'\n"))
             .collect();
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
     }
@@ -282,7 +283,13 @@ pub fn read_env_file() -> anyhow::Result<BTreeMap<String, String>> {
     Ok(text
         .lines()
         .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .map(|(k, v)| {
+            let v = v
+                .strip_prefix('\'')
+                .and_then(|v| v.strip_suffix('\''))
+                .unwrap_or(v);
+            (k.to_owned(), v.to_owned())
+        })
         .collect())
 }
 
