@@ -75,6 +75,9 @@ impl BearerToken {
         let Some(header) = header else {
             return Err(AuthError::MissingToken);
         };
+        if header.eq_ignore_ascii_case("bearer") {
+            return Err(AuthError::MissingToken);
+        }
         let (scheme, token) = header.split_once(' ').ok_or(AuthError::NotBearer)?;
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(AuthError::NotBearer);
