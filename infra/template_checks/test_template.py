@@ -39,8 +39,30 @@ FUNCTION_ENV = {
         "EVENT_LOG_TABLE": {"Ref": "EventLogTable"},
         "EVENT_LOG_RETENTION_DAYS": "30",
     },
+    # functions/clerk-sync/src/config.rs ApiConfig (empty values count as unset there).
+    "ApiFunction": {
+        "USERS_TABLE": {"Ref": "UsersTable"},
+        "EVENTS_QUEUE_URL": {"Ref": "EventsQueue"},
+        "CLERK_JWKS_URL": {"Ref": "ClerkJwksUrl"},
+        "CLERK_JWT_KEY": {"Ref": "ClerkJwtKey"},
+        "CLERK_ISSUER": {"Ref": "ClerkIssuer"},
+        "CLERK_AUTHORIZED_PARTIES": {"Ref": "ClerkAuthorizedParties"},
+        "CLERK_CLOCK_SKEW_SECONDS": "5",
+        "CLERK_ADMIN_CLAIM": {"Ref": "ClerkAdminClaim"},
+        "CLERK_API_URL": "https://api.clerk.com/v1",
+        "CLERK_SECRET_KEY_ID": {"Ref": "ClerkSecretKey"},
+        "LAZY_SYNC": {"Ref": "LazySync"},
+        "JWKS_MIN_REFRESH_SECONDS": "30",
+        "JWKS_MAX_AGE_SECONDS": "300",
+    },
 }
-FUNCTION_BINARY = {"WebhookFunction": "webhook", "SyncFunction": "sync"}
+FUNCTION_BINARY = {"WebhookFunction": "webhook", "SyncFunction": "sync", "ApiFunction": "api"}
+
+# The HTTP routes each function serves on the shared HttpApi, exactly (method, path).
+FUNCTION_ROUTES = {
+    "WebhookFunction": {("POST", "/webhooks/clerk")},
+    "ApiFunction": {("GET", "/v1/users/me"), ("GET", "/v1/users/{id}"), ("GET", "/health")},
+}
 
 # The contract with the code: every data-plane action a function may take, and on what. The code
 # must not need more; adding an action here is a reviewed decision.
@@ -63,6 +85,24 @@ FUNCTION_DATA_ACTIONS = {
         ("kms:GenerateDataKey", "EncryptionKey"),
         ("kms:DescribeKey", "EncryptionKey"),
     },
+    # Reads and /health (GetItem), lazy sync's conditional write (PutItem), the queue probe, the
+    # Clerk secret key; the key through DynamoDB (as sync) and Secrets Manager.
+    "ApiFunction": {
+        ("dynamodb:GetItem", "UsersTable"),
+        ("dynamodb:PutItem", "UsersTable"),
+        ("sqs:GetQueueAttributes", "EventsQueue"),
+        ("secretsmanager:GetSecretValue", "ClerkSecretKey"),
+        ("kms:Decrypt", "EncryptionKey"),
+        ("kms:Encrypt", "EncryptionKey"),
+        ("kms:GenerateDataKey", "EncryptionKey"),
+        ("kms:DescribeKey", "EncryptionKey"),
+    },
+}
+# The services through which each function may use the KMS key (kms:ViaService), exactly.
+FUNCTION_KMS_VIA = {
+    "WebhookFunction": {"sqs", "secretsmanager"},
+    "SyncFunction": {"sqs", "dynamodb"},
+    "ApiFunction": {"dynamodb", "secretsmanager"},
 }
 DATA_SERVICES = ("dynamodb", "sqs", "secretsmanager", "kms")
 
@@ -71,7 +111,7 @@ DATA_SERVICES = ("dynamodb", "sqs", "secretsmanager", "kms")
 ALLOWED_MANAGED_POLICIES = ("policy/service-role/AWSCodeDeployRoleForLambda",)
 
 REQUIRED_OUTPUTS = {
-    "WebhookUrl", "ApiBaseUrl", "EventsQueueUrl", "DeadLetterQueueUrl", "UsersTableName",
+    "WebhookUrl", "ApiBaseUrl", "ApiHealthUrl", "EventsQueueUrl", "DeadLetterQueueUrl", "UsersTableName",
     "EventLogTableName", "WebhookSecretArn", "ClerkSecretKeyArn", "AlarmTopicArn", "DashboardName",
 }
 
@@ -411,6 +451,38 @@ def check_function_data_actions(t):
     return problems
 
 
+def via_services(condition):
+    """The service names (dynamodb, sqs, ...) a kms:ViaService StringEquals condition admits."""
+    services = set()
+    for value in as_list((condition or {}).get("StringEquals", {}).get("kms:ViaService", [])):
+        text = value.get("Fn::Sub", "") if isinstance(value, dict) else value
+        match = re.fullmatch(r"([a-z0-9-]+)\.(\$\{AWS::Region\}|[a-z0-9-]+)\.amazonaws\.com", text or "")
+        services.add(match.group(1) if match else f"<unparsed {value!r}>")
+    return services
+
+
+def check_function_kms_via_service(t):
+    """Function roles use the key only through the services their data lives in, never directly."""
+    problems = []
+    statements = list(iam_statements(expand(t)))
+    for name in functions(t):
+        role = target(function_property(t, name, "Role"))
+        services = set()
+        for where, stmt in statements:
+            if where != role or stmt.get("Effect") != "Allow":
+                continue
+            if not any(a.startswith("kms:") for a in as_list(stmt.get("Action", [])) if isinstance(a, str)):
+                continue
+            via = via_services(stmt.get("Condition"))
+            if not via:
+                problems.append(f"{name}: KMS statement {stmt.get('Sid')} is not conditioned on kms:ViaService")
+            services |= via
+        expected = FUNCTION_KMS_VIA.get(name, set())
+        if services != expected:
+            problems.append(f"{name}: uses the key via {sorted(services)}, documented {sorted(expected)}")
+    return problems
+
+
 def check_key_policy(t):
     problems = []
     key = t["Resources"].get(key_id(t) or "", {})
@@ -446,6 +518,13 @@ def check_http_functions_deploy_gradually(t):
         refs = [target(a) for a in pref.get("Alarms", [])]
         if not refs or any(r not in alarms for r in refs):
             problems.append(f"{name}: DeploymentPreference has no alarms of this template to roll back on")
+            continue
+        watches_errors = any(
+            props(alarms[r]).get("Namespace") == "AWS/Lambda" and props(alarms[r]).get("MetricName") == "Errors"
+            and {"Name": "FunctionName", "Value": {"Ref": name}} in props(alarms[r]).get("Dimensions", [])
+            for r in refs)
+        if not watches_errors:
+            problems.append(f"{name}: no rollback alarm on the function's own Errors (crashes, timeouts)")
     return problems
 
 
@@ -464,14 +543,70 @@ def check_alarms_notify_the_topic(t):
     return problems
 
 
-def check_webhook_route(t):
-    events = (props(functions(t).get("WebhookFunction", {})).get("Events") or {}).values()
-    for e in events:
-        p = e.get("Properties", {})
-        if (e["Type"] == "HttpApi" and p.get("Method") == "POST" and p.get("Path") == "/webhooks/clerk"
-                and p.get("ApiId") == {"Ref": "HttpApi"}):
-            return []
-    return ["WebhookFunction: no HttpApi event POST /webhooks/clerk on the shared HttpApi"]
+def http_routes(t):
+    """{function: {(method, path)}} of every HttpApi event."""
+    return {name: {(e["Properties"].get("Method"), e["Properties"].get("Path"))
+                   for e in (props(fn).get("Events") or {}).values() if e["Type"] in ("HttpApi", "Api")}
+            for name, fn in functions(t).items()}
+
+
+def check_http_routes(t):
+    """Each function serves exactly its documented routes, on the shared HttpApi, without an
+    API Gateway authorizer (the webhook checks signatures, the api verifies tokens itself)."""
+    problems = []
+    for name, routes in http_routes(t).items():
+        if routes != FUNCTION_ROUTES.get(name, set()):
+            problems.append(f"{name}: routes {sorted(routes)} != documented {sorted(FUNCTION_ROUTES.get(name, set()))}")
+        for event_name, e in (props(functions(t)[name]).get("Events") or {}).items():
+            if e["Type"] not in ("HttpApi", "Api"):
+                continue
+            p = e.get("Properties", {})
+            if e["Type"] != "HttpApi" or p.get("ApiId") != {"Ref": "HttpApi"}:
+                problems.append(f"{name}.{event_name}: not an event on the shared HttpApi")
+            if "Auth" in p:
+                problems.append(f"{name}.{event_name}: has an API Gateway authorizer")
+            if p.get("PayloadFormatVersion") != "2.0":
+                problems.append(f"{name}.{event_name}: payload format is not 2.0")
+    if props(t["Resources"].get("HttpApi", {})).get("Auth"):
+        problems.append("HttpApi: has an authorizer")
+    return problems
+
+
+def check_alarm_routes_exist(t):
+    """Every Route dimension an alarm watches is a route of this template (a typo would make the
+    alarm watch a metric that never exists, and a canary roll forward unwatched)."""
+    served = {f"{method} {path}" for routes in http_routes(t).values() for method, path in routes}
+    problems = []
+    for name, alarm in of_type(t, "AWS::CloudWatch::Alarm").items():
+        p = props(alarm)
+        dimension_lists = [p.get("Dimensions", [])] + [
+            m.get("MetricStat", {}).get("Metric", {}).get("Dimensions", []) for m in p.get("Metrics", [])]
+        for dimensions in dimension_lists:
+            for d in dimensions:
+                if d.get("Name") == "Route" and d.get("Value") not in served:
+                    problems.append(f"{name}: watches route {d.get('Value')!r}, which no function serves")
+    return problems
+
+
+def check_clerk_token_parameters(t):
+    """The api cannot start without a key source: the deploy is refused instead (Rules)."""
+    problems = []
+    params = t.get("Parameters", {})
+    if params.get("ClerkJwtKey", {}).get("NoEcho") is not True:
+        problems.append("ClerkJwtKey: not NoEcho")
+    if [str(v) for v in params.get("LazySync", {}).get("AllowedValues", [])] != ["true", "false"]:
+        problems.append("LazySync: allowed values are not true/false (the code refuses anything else)")
+
+    def set_(param):
+        return {"Fn::Not": [{"Fn::Equals": [{"Ref": param}, ""]}]}
+
+    wanted = [set_("ClerkJwksUrl"), set_("ClerkJwtKey")]
+    asserts = [a.get("Assert") for rule in t.get("Rules", {}).values()
+               if "RuleCondition" not in rule for a in rule.get("Assertions", [])]
+    if not any(isinstance(a, dict) and sorted(map(json.dumps, a.get("Fn::Or", []))) == sorted(map(json.dumps, wanted))
+               for a in asserts):
+        problems.append("Rules: no unconditional assertion that ClerkJwksUrl or ClerkJwtKey is set")
+    return problems
 
 
 def check_http_api(t):
@@ -557,6 +692,12 @@ def check_samconfig_environments(t, config=None):
             problems += [f"{env}: {p}" for p in parameter_problems(t, name, value)]
         if overrides.get("EnvironmentName") not in (env, "dev" if env == "default" else None):
             problems.append(f"{env}: EnvironmentName override is {overrides.get('EnvironmentName')!r}")
+        if not (overrides.get("ClerkJwksUrl") or overrides.get("ClerkJwtKey")):
+            problems.append(f"{env}: neither ClerkJwksUrl nor ClerkJwtKey set (the template's Rules refuse the deploy)")
+        if env in ("staging", "prod"):
+            for name in ("ClerkIssuer", "ClerkAuthorizedParties"):
+                if not overrides.get(name):
+                    problems.append(f"{env}: {name} not set (tokens of other issuers or sites would pass)")
         if env == "prod":
             if deploy.get("confirm_changeset") is not True:
                 problems.append("prod: change sets are not confirmed by a human")
@@ -634,8 +775,17 @@ class TemplateProperties(unittest.TestCase):
     def test_every_alarm_notifies_the_alarm_topic_and_decides_missing_data(self):
         self.assertHolds(check_alarms_notify_the_topic)
 
-    def test_the_webhook_serves_post_webhooks_clerk_on_the_shared_http_api(self):
-        self.assertHolds(check_webhook_route)
+    def test_each_function_serves_exactly_its_routes_on_the_shared_http_api_without_an_authorizer(self):
+        self.assertHolds(check_http_routes)
+
+    def test_every_route_an_alarm_watches_is_served(self):
+        self.assertHolds(check_alarm_routes_exist)
+
+    def test_function_roles_use_the_key_only_through_their_services(self):
+        self.assertHolds(check_function_kms_via_service)
+
+    def test_the_deploy_is_refused_without_a_clerk_key_source_and_the_pem_is_not_echoed(self):
+        self.assertHolds(check_clerk_token_parameters)
 
     def test_the_http_api_is_throttled_and_writes_json_access_logs(self):
         self.assertHolds(check_http_api)
@@ -704,13 +854,26 @@ MUTATIONS = [
      _set([R, "SyncLogGroup", P, "RetentionInDays"], None)),
     (check_functions_log_to_own_group_with_retention, "function on Lambda's implicit log group",
      _set([R, "WebhookFunction", P, "LoggingConfig"], None)),
+    (check_functions_log_to_own_group_with_retention, "api logging into the sync log group",
+     _set([R, "ApiFunction", P, "LoggingConfig", "LogGroup"], {"Ref": "SyncLogGroup"})),
+    (check_functions_log_to_own_group_with_retention, "api logs kept forever",
+     _set([R, "ApiLogGroup", P, "RetentionInDays"], None)),
     (check_function_runtime, "wrong binary",
      _set([R, "SyncFunction", "Metadata", "BuildProperties", "Binary"], "webhook")),
+    (check_function_runtime, "api built from the webhook binary",
+     _set([R, "ApiFunction", "Metadata", "BuildProperties", "Binary"], "webhook")),
     (check_function_environments, "an undocumented variable",
      _set([R, "SyncFunction", P, "Environment", "Variables", "RUST_LOG"], "debug")),
     (check_function_environments, "queue URL pointing at the DLQ",
      _set([R, "WebhookFunction", P, "Environment", "Variables", "EVENTS_QUEUE_URL"],
           {"Ref": "EventsDeadLetterQueue"})),
+    (check_function_environments, "api reading the signing secret as the Clerk key",
+     _set([R, "ApiFunction", P, "Environment", "Variables", "CLERK_SECRET_KEY_ID"],
+          {"Ref": "WebhookSigningSecret"})),
+    (check_function_environments, "api lazy sync hard-wired on",
+     _set([R, "ApiFunction", P, "Environment", "Variables", "LAZY_SYNC"], "true")),
+    (check_function_environments, "api without its issuer",
+     _set([R, "ApiFunction", P, "Environment", "Variables", "CLERK_ISSUER"], None)),
     (check_no_wildcard_iam, "dynamodb:* on the users table",
      _add_statement("SyncExecutionRole", {"Effect": "Allow", "Action": "dynamodb:*",
                                           "Resource": {"Fn::GetAtt": ["UsersTable", "Arn"]}})),
@@ -725,6 +888,15 @@ MUTATIONS = [
     (check_function_data_actions, "sync may delete users",
      _add_statement("SyncExecutionRole", {"Effect": "Allow", "Action": "dynamodb:DeleteItem",
                                           "Resource": {"Fn::GetAtt": ["UsersTable", "Arn"]}})),
+    (check_function_data_actions, "api may read the webhook signing secret",
+     _set([R, "ApiExecutionRole", P, "Policies", 0, "PolicyDocument", "Statement", 4, "Resource"],
+          {"Ref": "WebhookSigningSecret"})),
+    (check_function_data_actions, "api may scan the users table",
+     _set([R, "ApiExecutionRole", P, "Policies", 0, "PolicyDocument", "Statement", 2, "Action"],
+          ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan"])),
+    (check_function_data_actions, "api without lazy sync's write",
+     _set([R, "ApiExecutionRole", P, "Policies", 0, "PolicyDocument", "Statement", 2, "Action"],
+          "dynamodb:GetItem")),
     (check_key_policy, "key usable by any principal",
      lambda t: t[R]["EncryptionKey"][P]["KeyPolicy"]["Statement"].append(
          {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:Decrypt", "Resource": "*"})),
@@ -734,16 +906,47 @@ MUTATIONS = [
      _set([R, "WebhookFunction", P, "DeploymentPreference"], None)),
     (check_http_functions_deploy_gradually, "canary without alarms",
      _set([R, "WebhookFunction", P, "DeploymentPreference", "Alarms"], [])),
+    (check_http_functions_deploy_gradually, "api without canary",
+     _set([R, "ApiFunction", P, "AutoPublishAlias"], None)),
+    (check_http_functions_deploy_gradually, "api canary blind to crashes",
+     _set([R, "ApiFunction", P, "DeploymentPreference", "Alarms"], [{"Ref": "ApiLatencyP99Alarm"}])),
     (check_alarms_notify_the_topic, "a silent alarm",
      _set([R, "DeadLetterQueueNotEmptyAlarm", P, "AlarmActions"], [])),
-    (check_webhook_route, "webhook on another path",
+    (check_http_routes, "webhook on another path",
      _set([R, "WebhookFunction", P, "Events", "ClerkWebhook", P, "Path"], "/clerk")),
+    (check_http_routes, "api without /health",
+     lambda t: t[R]["ApiFunction"][P]["Events"].pop("Health")),
+    (check_http_routes, "api route on a second API",
+     _set([R, "ApiFunction", P, "Events", "UsersMe", P, "ApiId"], {"Ref": "OtherApi"})),
+    (check_http_routes, "api behind an IAM authorizer",
+     _set([R, "ApiFunction", P, "Events", "UserById", P, "Auth"], {"Authorizer": "AWS_IAM"})),
+    (check_alarm_routes_exist, "5xx alarm watching a misspelt route",
+     _set([R, "Api5xxRateAlarm", P, "Metrics", 1, "MetricStat", "Metric", "Dimensions", 0, "Value"],
+          "GET /v1/users/{userId}")),
+    (check_alarm_routes_exist, "webhook alarm on a removed route",
+     _set([R, "Webhook5xxAlarm", P, "Dimensions", 0, "Value"], "POST /webhooks")),
+    (check_function_kms_via_service, "api may use the key directly",
+     _set([R, "ApiExecutionRole", P, "Policies", 0, "PolicyDocument", "Statement", 5, "Condition"], None)),
+    (check_function_kms_via_service, "api may decrypt through SQS too",
+     _set([R, "ApiExecutionRole", P, "Policies", 0, "PolicyDocument", "Statement", 5, "Condition",
+           "StringEquals", "kms:ViaService"],
+          [{"Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"},
+           {"Fn::Sub": "sqs.${AWS::Region}.amazonaws.com"}])),
+    (check_clerk_token_parameters, "deploy allowed without a key source",
+     lambda t: t.pop("Rules")),
+    (check_clerk_token_parameters, "rule asserting only the JWKS URL",
+     _set(["Rules", "ClerkKeySource", "Assertions", 0, "Assert"],
+          {"Fn::Not": [{"Fn::Equals": [{"Ref": "ClerkJwksUrl"}, ""]}]})),
+    (check_clerk_token_parameters, "PEM echoed",
+     _set(["Parameters", "ClerkJwtKey", "NoEcho"], None)),
     (check_http_api, "access logs in plain text",
      _set([R, "HttpApi", P, "AccessLogSettings", "Format"], "$context.requestId $context.status")),
     (check_http_api, "no throttling",
      _set([R, "HttpApi", P, "DefaultRouteSettings"], None)),
     (check_outputs, "no webhook URL",
      _set(["Outputs", "WebhookUrl"], None)),
+    (check_outputs, "no health URL",
+     _set(["Outputs", "ApiHealthUrl"], None)),
     (check_shared_names, "queue renamed",
      _set([R, "EventsQueue", P, "QueueName"], {"Fn::Sub": "${AWS::StackName}-queue"})),
     (check_shared_names, "secret value in the template",
@@ -756,17 +959,31 @@ def _deploy(env, key, value):
     return lambda config: config[env]["deploy"]["parameters"].__setitem__(key, value)
 
 
+def _override(env, name, value):
+    """A samconfig mutation setting one parameter override of env (None removes it), the rest kept,
+    so each mutation breaks exactly one thing."""
+    def mutate(config):
+        deploy = config[env]["deploy"]["parameters"]
+        pairs = [(k, v) for k, v in re.findall(r'(\w+)="([^"]*)"', deploy["parameter_overrides"]) if k != name]
+        if value is not None:
+            pairs.append((name, value))
+        deploy["parameter_overrides"] = " ".join(f'{k}="{v}"' for k, v in pairs)
+    return mutate
+
+
 SAMCONFIG_MUTATIONS = [
     ("prod without change-set confirmation", _deploy("prod", "confirm_changeset", False)),
-    ("a log retention CloudWatch refuses", _deploy("staging", "parameter_overrides",
-                                                   'EnvironmentName="staging" LogRetentionDays="15"')),
-    ("a misspelt parameter", _deploy("dev", "parameter_overrides",
-                                     'EnvironmentName="dev" SyncMaxConcurency="2"')),
-    ("consumer concurrency below Lambda's minimum", _deploy("dev", "parameter_overrides",
-                                                            'EnvironmentName="dev" SyncMaxConcurrency="1"')),
-    ("prod tables unprotected", _deploy("prod", "parameter_overrides",
-                                        'EnvironmentName="prod" DeletionProtection="false"')),
+    ("a log retention CloudWatch refuses", _override("staging", "LogRetentionDays", "15")),
+    ("a misspelt parameter", _override("dev", "SyncMaxConcurency", "2")),
+    ("consumer concurrency below Lambda's minimum", _override("dev", "SyncMaxConcurrency", "1")),
+    ("prod tables unprotected", _override("prod", "DeletionProtection", "false")),
     ("staging deploying over prod", _deploy("staging", "stack_name", "clerk-sync-prod")),
+    ("dev without a Clerk key source", _override("dev", "ClerkJwksUrl", None)),
+    ("prod accepting any issuer", _override("prod", "ClerkIssuer", None)),
+    ("staging accepting tokens minted for any site", _override("staging", "ClerkAuthorizedParties", "")),
+    ("a JWKS URL over plain HTTP", _override("prod", "ClerkJwksUrl", "http://clerk.example.com/.well-known/jwks.json")),
+    ("lazy sync spelt on", _override("staging", "LazySync", "on")),
+    ("an admin claim without a value", _override("prod", "ClerkAdminClaim", "metadata.role")),
 ]
 
 
@@ -781,6 +998,7 @@ class EachCheckCanFail(unittest.TestCase):
 
     def test_the_samconfig_check_reports_each_broken_environment(self):
         template, config = load(), load_samconfig()
+        self.assertEqual([], check_samconfig_environments(template, config), "baseline must hold")
         for description, mutate in SAMCONFIG_MUTATIONS:
             with self.subTest(mutation=description):
                 broken = copy.deepcopy(config)
