@@ -10,7 +10,7 @@ use clerk_sync::ports::{
 };
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::OnceCell;
+use tokio::sync::Mutex;
 
 /// An HTTPS client with bounded timeouts, verifying servers against the system's roots.
 pub fn http_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
@@ -69,12 +69,14 @@ impl KeySource for HttpKeySource {
     }
 }
 
-/// Clerk's Backend API, authenticated with the secret key read once from Secrets Manager.
+/// Clerk's Backend API, authenticated with the secret key from Secrets Manager. The key is cached
+/// per container once it looks like one (`sk_…`: a placeholder set at deploy time is not kept) and
+/// dropped when Clerk refuses it (401), so a rotated key is picked up on the next request.
 pub struct ClerkBackendApi {
     http: reqwest::Client,
     base_url: String,
     secret_source: Arc<dyn SecretSource>,
-    secret_key: OnceCell<SecretString>,
+    secret_key: Mutex<Option<SecretString>>,
 }
 
 impl ClerkBackendApi {
@@ -87,18 +89,31 @@ impl ClerkBackendApi {
             http,
             base_url: base_url.into(),
             secret_source,
-            secret_key: OnceCell::new(),
+            secret_key: Mutex::new(None),
         }
+    }
+
+    async fn secret_key(&self) -> Result<SecretString, DependencyError> {
+        let mut cached = self.secret_key.lock().await;
+        if let Some(key) = cached.as_ref() {
+            return Ok(key.clone());
+        }
+        let key = self.secret_source.fetch().await?;
+        if !key.expose_secret().trim().starts_with("sk_") {
+            return Err(unavailable(
+                "GetUser",
+                "the Clerk secret key secret does not hold an sk_… key",
+            ));
+        }
+        *cached = Some(key.clone());
+        Ok(key)
     }
 }
 
 #[async_trait]
 impl ClerkApi for ClerkBackendApi {
     async fn get_user(&self, id: &UserId) -> Result<ClerkUser, ClerkError> {
-        let key = self
-            .secret_key
-            .get_or_try_init(|| self.secret_source.fetch())
-            .await?;
+        let key = self.secret_key().await?;
         let response = self
             .http
             .get(format!("{}/users/{}", self.base_url, id.as_str()))
@@ -120,6 +135,11 @@ impl ClerkApi for ClerkBackendApi {
                 Ok(ClerkUser::Found(Box::new(profile)))
             }
             StatusCode::NOT_FOUND => Ok(ClerkUser::NotFound),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                // Rotated or revoked: read the secret again next time.
+                *self.secret_key.lock().await = None;
+                Err(unavailable("GetUser", "Clerk refused the secret key").into())
+            }
             StatusCode::TOO_MANY_REQUESTS => {
                 let retry_after_seconds = response
                     .headers()

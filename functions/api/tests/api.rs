@@ -892,3 +892,28 @@ async fn every_route_answers_as_the_openapi_document_says() {
     );
     assert_eq!((health.status, store_down.status), (503, 503));
 }
+
+#[tokio::test]
+async fn a_refused_clerk_secret_key_is_read_again_on_the_next_request() {
+    let h = harness("rotated-key").await;
+    // Clerk accepts only the rotated key.
+    Mock::given(method("GET"))
+        .and(path(format!("/v1/users/{ADA}")))
+        .and(header("authorization", "Bearer sk_test_rotated"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(clerk_user(ADA, 10)))
+        .mount(&h.clerk)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v1/users/{ADA}")))
+        .respond_with(ResponseTemplate::new(401))
+        .mount(&h.clerk)
+        .await;
+    let token = keys().mint(ADA);
+    assert_eq!(h.get(ME, &token).await.status, 503);
+
+    devkit::resources::put_secret(&h.sdk, &h.resources.clerk_secret_key_id, "sk_test_rotated")
+        .await
+        .unwrap();
+
+    assert_eq!(h.get(ME, &keys().mint(ADA)).await.status, 200);
+}
