@@ -610,7 +610,7 @@ async fn a_concurrent_webhook_newer_than_the_fetched_copy_wins() {
         ADA,
         ResponseTemplate::new(200)
             .set_body_json(clerk_user(ADA, 10))
-            .set_delay(Duration::from_millis(400)),
+            .set_delay(Duration::from_millis(700)),
     )
     .await;
     let token = keys().mint(ADA);
