@@ -192,6 +192,30 @@ impl Harness {
         self.request("GET", path, &bearer(token)).await
     }
 
+    /// The api with a PEM key, no lazy sync, and its users table reached through `dynamodb`.
+    fn api_over(&self, dynamodb: aws_sdk_dynamodb::Client) -> JsonFn {
+        let users = Arc::new(DynamoUserStore::new(
+            dynamodb,
+            &self.resources.names.users_table,
+        ));
+        let app = Api::new(
+            Dependencies {
+                users: users.clone(),
+                users_probe: users,
+                queue_probe: Arc::new(SqsEventQueue::new(
+                    aws_sdk_sqs::Client::new(&self.sdk),
+                    &self.resources.queue_url,
+                )),
+                keys: Keys::Pinned(Arc::new(
+                    VerificationKeys::from_pem(&keys().public_pem).unwrap(),
+                )),
+                clerk: None,
+            },
+            policy(),
+        );
+        json_fn(api::lambda_service(Arc::new(app)))
+    }
+
     fn store(&self) -> DynamoUserStore {
         DynamoUserStore::new(
             aws_sdk_dynamodb::Client::new(&self.sdk),
@@ -721,26 +745,7 @@ async fn unknown_routes_are_404_and_other_methods_405_in_the_error_format() {
 async fn an_unreachable_user_store_is_503_not_404() {
     let h = harness("store-down").await;
     let nowhere = sdk_config_for("http://127.0.0.1:9").await;
-    let users = Arc::new(DynamoUserStore::new(
-        aws_sdk_dynamodb::Client::new(&nowhere),
-        &h.resources.names.users_table,
-    ));
-    let app = Api::new(
-        Dependencies {
-            users: users.clone(),
-            users_probe: users,
-            queue_probe: Arc::new(SqsEventQueue::new(
-                aws_sdk_sqs::Client::new(&h.sdk),
-                &h.resources.queue_url,
-            )),
-            keys: Keys::Pinned(Arc::new(
-                VerificationKeys::from_pem(&keys().public_pem).unwrap(),
-            )),
-            clerk: None,
-        },
-        policy(),
-    );
-    let function = json_fn(api::lambda_service(Arc::new(app)));
+    let function = h.api_over(aws_sdk_dynamodb::Client::new(&nowhere));
     let event = request_event("GET", ME, &bearer(&keys().mint(ADA)), b"");
     let response = read_response(&function(event).await.unwrap()).unwrap();
     assert_eq!(response.status, 503);
@@ -752,26 +757,7 @@ async fn reading_me_with_warm_keys_spends_exactly_one_dynamodb_read() {
     let h = harness("one-read").await;
     h.seed(ADA, 20).await;
     let counter = devkit::counting::RequestCounter::default();
-    let users = Arc::new(DynamoUserStore::new(
-        counter.client(&h.sdk),
-        &h.resources.names.users_table,
-    ));
-    let app = Api::new(
-        Dependencies {
-            users: users.clone(),
-            users_probe: users,
-            queue_probe: Arc::new(SqsEventQueue::new(
-                aws_sdk_sqs::Client::new(&h.sdk),
-                &h.resources.queue_url,
-            )),
-            keys: Keys::Pinned(Arc::new(
-                VerificationKeys::from_pem(&keys().public_pem).unwrap(),
-            )),
-            clerk: None,
-        },
-        policy(),
-    );
-    let function = json_fn(api::lambda_service(Arc::new(app)));
+    let function = h.api_over(counter.client(&h.sdk));
     let event = request_event("GET", ME, &bearer(&keys().mint(ADA)), b"");
     let response = read_response(&function(event).await.unwrap()).unwrap();
     assert_eq!(response.status, 200);
