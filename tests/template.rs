@@ -1,0 +1,205 @@
+//! The local stack and the SAM template describe the same system: queue settings, table keys and
+//! indexes, resource names, the event source mapping, and each function's environment variable
+//! names. The template is read with cfn-lint's CloudFormation YAML loader from `./.venv`.
+
+use std::collections::BTreeSet;
+use std::sync::LazyLock;
+
+use clerk_sync::adapters::dynamodb::{event_log, users};
+use clerk_sync::config::{ApiConfig, SyncConfig, WebhookConfig};
+use devkit::resources::{
+    DLQ_RETENTION_SECONDS, MAX_RECEIVE_COUNT, Names, RETENTION_SECONDS, VISIBILITY_TIMEOUT_SECONDS,
+};
+use serde_json::{Value, json};
+
+static TEMPLATE: LazyLock<Value> = LazyLock::new(|| {
+    let root = devkit::workspace_root();
+    let output = std::process::Command::new(root.join(".venv/bin/python"))
+        .current_dir(&root)
+        .args([
+            "-c",
+            "import json; from cfnlint.decode import cfn_yaml; \
+             print(json.dumps(cfn_yaml.load('template.yaml'), default=str))",
+        ])
+        .output()
+        .expect("the project's venv (scripts/bootstrap.sh) runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("the template as JSON")
+});
+
+fn resource(name: &str) -> &'static Value {
+    let r = &TEMPLATE["Resources"][name]["Properties"];
+    assert!(!r.is_null(), "template has no {name}");
+    r
+}
+
+fn env_names(function: &str) -> BTreeSet<String> {
+    resource(function)["Environment"]["Variables"]
+        .as_object()
+        .expect("the function has environment variables")
+        .keys()
+        .cloned()
+        .collect()
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|n| n.to_string()).collect()
+}
+
+#[test]
+fn queues_match_the_local_ones_in_names_retention_visibility_and_redrive() {
+    let queue = resource("EventsQueue");
+    let dlq = resource("EventsDeadLetterQueue");
+    let local = Names::local();
+    assert_eq!(queue["QueueName"]["Fn::Sub"], "${AWS::StackName}-events");
+    assert!(local.queue.ends_with("-events"));
+    assert_eq!(dlq["QueueName"]["Fn::Sub"], "${AWS::StackName}-events-dlq");
+    assert!(local.dead_letter_queue.ends_with("-events-dlq"));
+    assert_eq!(queue["VisibilityTimeout"], VISIBILITY_TIMEOUT_SECONDS);
+    assert_eq!(queue["MessageRetentionPeriod"], RETENTION_SECONDS);
+    assert_eq!(dlq["MessageRetentionPeriod"], DLQ_RETENTION_SECONDS);
+    assert_eq!(queue["RedrivePolicy"]["maxReceiveCount"], MAX_RECEIVE_COUNT);
+    let sync_timeout = resource("SyncFunction")["Timeout"].as_u64().unwrap();
+    assert!(u64::from(VISIBILITY_TIMEOUT_SECONDS) >= 6 * sync_timeout);
+}
+
+#[test]
+fn tables_match_the_local_ones_in_keys_index_and_ttl() {
+    let users_table = resource("UsersTable");
+    assert_eq!(
+        users_table["TableName"]["Fn::Sub"],
+        "${AWS::StackName}-users"
+    );
+    assert!(Names::local().users_table.ends_with("-users"));
+    assert_eq!(
+        users_table["KeySchema"],
+        json!([{"AttributeName": users::ID, "KeyType": "HASH"}])
+    );
+    let log = resource("EventLogTable");
+    assert_eq!(log["TableName"]["Fn::Sub"], "${AWS::StackName}-event-log");
+    assert!(Names::local().event_log_table.ends_with("-event-log"));
+    assert_eq!(
+        log["KeySchema"],
+        json!([{"AttributeName": event_log::SVIX_ID, "KeyType": "HASH"}])
+    );
+    assert_eq!(
+        log["GlobalSecondaryIndexes"],
+        json!([{
+            "IndexName": event_log::BY_USER_INDEX,
+            "KeySchema": [
+                {"AttributeName": event_log::USER_ID, "KeyType": "HASH"},
+                {"AttributeName": event_log::RECEIVED_AT, "KeyType": "RANGE"}
+            ],
+            "Projection": {"ProjectionType": "ALL"}
+        }])
+    );
+    let mut types: Vec<(String, String)> = log["AttributeDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["AttributeName"].as_str().unwrap().to_owned(),
+                d["AttributeType"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    types.sort();
+    assert_eq!(
+        types,
+        [
+            (event_log::RECEIVED_AT.to_owned(), "N".to_owned()),
+            (event_log::SVIX_ID.to_owned(), "S".to_owned()),
+            (event_log::USER_ID.to_owned(), "S".to_owned()),
+        ]
+    );
+    assert_eq!(
+        log["TimeToLiveSpecification"],
+        json!({"AttributeName": event_log::EXPIRES_AT, "Enabled": true})
+    );
+}
+
+#[test]
+fn the_event_source_mapping_matches_the_local_poller() {
+    let events = &resource("SyncFunction")["Events"];
+    let sqs = events
+        .as_object()
+        .unwrap()
+        .values()
+        .find(|e| e["Type"] == "SQS")
+        .expect("an SQS event");
+    let local = devkit::poller::Mapping::new("url", "arn");
+    assert_eq!(sqs["Properties"]["BatchSize"], local.batch_size);
+    assert_eq!(
+        sqs["Properties"]["FunctionResponseTypes"],
+        json!(["ReportBatchItemFailures"])
+    );
+}
+
+#[test]
+fn every_function_gets_exactly_the_variables_its_config_reads() {
+    assert_eq!(
+        env_names("WebhookFunction"),
+        set(&[
+            WebhookConfig::SECRET_ID,
+            WebhookConfig::QUEUE_URL,
+            WebhookConfig::SYNCED_EVENT_TYPES,
+            WebhookConfig::REFRESH_INTERVAL,
+            WebhookConfig::MAX_AGE,
+        ])
+    );
+    assert_eq!(
+        env_names("SyncFunction"),
+        set(&[
+            SyncConfig::USERS_TABLE,
+            SyncConfig::EVENT_LOG_TABLE,
+            SyncConfig::RETENTION_DAYS,
+        ])
+    );
+    assert_eq!(
+        env_names("ApiFunction"),
+        set(&[
+            ApiConfig::USERS_TABLE,
+            ApiConfig::QUEUE_URL,
+            ApiConfig::JWT_KEY,
+            ApiConfig::JWKS_URL,
+            ApiConfig::ISSUER,
+            ApiConfig::AUTHORIZED_PARTIES,
+            ApiConfig::CLOCK_SKEW,
+            ApiConfig::ADMIN_CLAIM,
+            ApiConfig::API_URL,
+            ApiConfig::SECRET_KEY_ID,
+            ApiConfig::LAZY_SYNC,
+            ApiConfig::JWKS_MIN_REFRESH,
+            ApiConfig::JWKS_MAX_AGE,
+        ])
+    );
+}
+
+#[test]
+fn the_local_stack_sets_only_variables_the_template_sets_too() {
+    let names = Names::unique("template");
+    let resources = devkit::resources::Resources {
+        names: names.clone(),
+        queue_url: "q".into(),
+        dead_letter_queue_url: "d".into(),
+        webhook_secret_id: "w".into(),
+        clerk_secret_key_id: "c".into(),
+        dead_letter_queue_arn: "da".into(),
+        queue_arn: "qa".into(),
+    };
+    for (function, local) in [
+        ("WebhookFunction", resources.webhook_env()),
+        ("SyncFunction", resources.sync_env()),
+        ("ApiFunction", resources.api_env()),
+    ] {
+        let template = env_names(function);
+        for name in local.keys() {
+            assert!(template.contains(*name), "{function}: {name} is local-only");
+        }
+    }
+}
