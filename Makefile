@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 DEVTOOL := $(CARGO) run -q -p local-stack --bin devtool --
 
-.PHONY: help setup local test fmt lint lint-template lint-openapi post queue event user events me get token watch invoke-webhook invoke-sync invoke-api bench
+.PHONY: help setup local test fmt lint lint-template lint-openapi build post queue event user events me get token watch invoke-webhook invoke-sync invoke-api bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -75,6 +75,10 @@ invoke-api: setup ## mint a token into a fresh API Gateway event for /v1/users/m
 	@mkdir -p .local
 	$(DEVTOOL) api-event $(or $(ROUTE),/v1/users/me) --as $(or $(ID),user_35kQ7zvT0cWnHq1d2xXy9RbLmAa) > .local/api-event.json
 	cargo lambda invoke api --data-file .local/api-event.json
+
+build: setup ## sam build (cargo-lambda, release) the three functions into .aws-sam/build, then check glibc and zip sizes
+	sam build --beta-features
+	scripts/check-build.sh
 
 bench: ## criterion benchmarks (release profile)
 	$(CARGO) bench --workspace
