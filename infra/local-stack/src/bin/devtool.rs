@@ -57,23 +57,15 @@ enum Command {
     },
     /// GET a path on the local gateway with a fresh token for `--as` (none with `--anonymous`).
     Get {
-        #[arg(default_value = "/v1/users/me")]
-        path: String,
-        #[arg(long = "as", default_value = "user_35kQ7zvT0cWnHq1d2xXy9RbLmAa")]
-        user: String,
-        #[arg(long)]
-        admin: bool,
+        #[command(flatten)]
+        request: ApiRequest,
         #[arg(long)]
         anonymous: bool,
     },
     /// Print an API Gateway v2 event for GET `path` with a fresh token, for `cargo lambda invoke`.
     ApiEvent {
-        #[arg(default_value = "/v1/users/me")]
-        path: String,
-        #[arg(long = "as", default_value = "user_35kQ7zvT0cWnHq1d2xXy9RbLmAa")]
-        user: String,
-        #[arg(long)]
-        admin: bool,
+        #[command(flatten)]
+        request: ApiRequest,
     },
     /// Print a user's item in the local users table, as stored.
     User { id: String },
@@ -82,6 +74,17 @@ enum Command {
         #[arg(long)]
         user: Option<String>,
     },
+}
+
+/// A GET on the api as a user: the path, who asks, and whether with the admin claim.
+#[derive(clap::Args)]
+struct ApiRequest {
+    #[arg(default_value = "/v1/users/me")]
+    path: String,
+    #[arg(long = "as", default_value = "user_35kQ7zvT0cWnHq1d2xXy9RbLmAa")]
+    user: String,
+    #[arg(long)]
+    admin: bool,
 }
 
 #[tokio::main]
@@ -124,19 +127,17 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", token(&user, admin)?);
             Ok(())
         }
-        Command::Get {
-            path,
-            user,
-            admin,
-            anonymous,
-        } => get(&path, (!anonymous).then_some((user.as_str(), admin))).await,
-        Command::ApiEvent { path, user, admin } => {
+        Command::Get { request, anonymous } => get(&request, anonymous).await,
+        Command::ApiEvent { request } => {
             let mut headers = http::HeaderMap::new();
             headers.insert(
                 http::header::AUTHORIZATION,
-                http::HeaderValue::from_str(&format!("Bearer {}", token(&user, admin)?))?,
+                http::HeaderValue::from_str(&format!(
+                    "Bearer {}",
+                    token(&request.user, request.admin)?
+                ))?,
             );
-            let event = devkit::apigw::request_event("GET", &path, &headers, b"");
+            let event = devkit::apigw::request_event("GET", &request.path, &headers, b"");
             println!("{}", serde_json::to_string_pretty(&event)?);
             Ok(())
         }
@@ -184,11 +185,11 @@ fn gateway_url() -> String {
     })
 }
 
-async fn get(path: &str, caller: Option<(&str, bool)>) -> anyhow::Result<()> {
-    let target = format!("{}{path}", gateway_url().trim_end_matches('/'));
+async fn get(api: &ApiRequest, anonymous: bool) -> anyhow::Result<()> {
+    let target = format!("{}{}", gateway_url().trim_end_matches('/'), api.path);
     let mut request = devkit::http_client().get(&target);
-    if let Some((user, admin)) = caller {
-        request = request.bearer_auth(token(user, admin)?);
+    if !anonymous {
+        request = request.bearer_auth(token(&api.user, api.admin)?);
     }
     let response = request
         .send()
