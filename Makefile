@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 DEVTOOL := $(CARGO) run -q -p local-stack --bin devtool --
 
-.PHONY: help setup local test fmt lint lint-template lint-openapi build post queue event user events me get token watch invoke-webhook invoke-sync invoke-api bench
+.PHONY: help setup local test fmt lint lint-template lint-openapi build post queue event user events me get token watch invoke-webhook invoke-sync invoke-api bench smoke smoke-local
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -79,6 +79,14 @@ invoke-api: setup ## mint a token into a fresh API Gateway event for /v1/users/m
 build: setup ## sam build (cargo-lambda, release) the three functions into .aws-sam/build, then check glibc and zip sizes
 	sam build --beta-features
 	scripts/check-build.sh
+
+smoke: setup ## smoke-test a deployed stack from its outputs (ENV=dev|staging|prod; TOKEN=… a session token, or SMOKE_TOKEN)
+	@mkdir -p .local
+	sam list stack-outputs --config-env $(or $(ENV),dev) --output json > .local/stack-outputs-$(or $(ENV),dev).json
+	$(if $(TOKEN),SMOKE_TOKEN='$(TOKEN)') $(CARGO) run -q -p e2e --bin smoke -- --outputs .local/stack-outputs-$(or $(ENV),dev).json
+
+smoke-local: ## the same smoke test against the running local stack (`make local`), with a fresh local token
+	SMOKE_TOKEN=$$($(DEVTOOL) token) $(CARGO) run -q -p e2e --bin smoke -- --outputs .local/stack-outputs.json
 
 bench: ## criterion benchmarks (release profile)
 	$(CARGO) bench --workspace

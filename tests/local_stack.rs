@@ -253,3 +253,81 @@ async fn a_user_clerk_knows_is_readable_before_any_webhook_through_lazy_sync() {
     assert_eq!(openapi["openapi"], "3.1.0");
     stack.stack.stop().await;
 }
+
+/// Runs the `smoke` binary against `stack`'s outputs, as `make smoke-local` does.
+async fn smoke(stack: &TestStack, args: &[&str], token: Option<&str>) -> (i32, String) {
+    let outputs = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("outputs-{}.json", stack.stack.addr.port()));
+    stack.stack.write_outputs_file(&outputs).unwrap();
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_smoke"));
+    command.arg("--outputs").arg(&outputs).args(args);
+    command
+        .env_remove("SMOKE_TOKEN")
+        .env_remove("SMOKE_WEBHOOK_SECRET");
+    if let Some(token) = token {
+        command.env("SMOKE_TOKEN", token);
+    }
+    let output = command.output().await.expect("the smoke binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    (
+        output.status.code().unwrap_or(-1),
+        format!("{stdout}{stderr}"),
+    )
+}
+
+#[tokio::test]
+async fn the_deploy_smoke_test_passes_against_the_local_stack_and_again_on_a_second_run() {
+    let stack = spawn_stack(true).await;
+    let clerk = stack
+        .stack
+        .local_clerk
+        .clone()
+        .expect("the local Clerk runs");
+    let token = clerk.keys.mint("user_35kQ7zvT0cWnHq1d2xXy9RbLmAa");
+
+    let (code, out) = smoke(&stack, &["--wait-seconds", "10"], Some(&token)).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("passed: 5 of 5 checks (0 skipped)"), "{out}");
+    assert!(out.contains("event log: applied"), "{out}");
+    assert!(
+        out.contains("200 in") && out.contains("user_35kQ7zvT0cWnHq1d2xXy9RbLmAa"),
+        "{out}"
+    );
+
+    // The smoke user is a tombstone now; a second run finds it so and still passes.
+    let (code, out) = smoke(&stack, &["--wait-seconds", "10"], None).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("skip  users/me"), "{out}");
+    assert!(
+        out.contains("event log: duplicate") || out.contains("event log: stale"),
+        "{out}"
+    );
+    stack.stack.stop().await;
+}
+
+#[tokio::test]
+async fn the_deploy_smoke_test_fails_on_a_wrong_secret_a_foreign_token_or_a_stopped_sync() {
+    let stack = spawn_stack(false).await;
+    let foreign = devkit::tokens::DevKeys::generate().mint("user_35kQ7zvT0cWnHq1d2xXy9RbLmAa");
+    let other_secret = "whsec_YW5vdGhlci1lbmRwb2ludHMtc2VjcmV0LW5vdC10aGlz";
+
+    let (code, out) = smoke(&stack, &["--webhook-secret", other_secret], Some(&foreign)).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("FAIL  users/me"), "{out}");
+    assert!(
+        out.contains("expected 200 for user_35kQ7zvT0cWnHq1d2xXy9RbLmAa, got 401"),
+        "{out}"
+    );
+    assert!(out.contains("FAIL  webhook round trip"), "{out}");
+    assert!(out.contains("expected 202 queued, got 401"), "{out}");
+    assert!(out.contains("FAILED: 2 of 5 checks"), "{out}");
+    assert!(stack.take_messages().await.is_empty(), "nothing was queued");
+
+    // The right secret, but nothing feeds the queue to the sync function.
+    let (code, out) = smoke(&stack, &["--wait-seconds", "1"], None).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("had no record of it after 1 s"), "{out}");
+    assert_eq!(stack.take_messages().await.len(), 1, "queued, not lost");
+    stack.stack.stop().await;
+}

@@ -180,18 +180,21 @@ fn every_function_gets_exactly_the_variables_its_config_reads() {
     );
 }
 
-#[test]
-fn the_local_stack_sets_only_variables_the_template_sets_too() {
-    let names = Names::unique("template");
-    let resources = devkit::resources::Resources {
-        names: names.clone(),
+fn local_resources() -> devkit::resources::Resources {
+    devkit::resources::Resources {
+        names: Names::unique("template"),
         queue_url: "q".into(),
         dead_letter_queue_url: "d".into(),
         webhook_secret_id: "w".into(),
         clerk_secret_key_id: "c".into(),
         dead_letter_queue_arn: "da".into(),
         queue_arn: "qa".into(),
-    };
+    }
+}
+
+#[test]
+fn the_local_stack_sets_only_variables_the_template_sets_too() {
+    let resources = local_resources();
     for (function, local) in [
         ("WebhookFunction", resources.webhook_env()),
         ("SyncFunction", resources.sync_env()),
@@ -201,5 +204,40 @@ fn the_local_stack_sets_only_variables_the_template_sets_too() {
         for name in local.keys() {
             assert!(template.contains(*name), "{function}: {name} is local-only");
         }
+    }
+}
+
+#[test]
+fn the_local_stacks_outputs_are_the_templates_so_the_smoke_test_reads_either() {
+    let template: BTreeSet<String> = TEMPLATE["Outputs"]
+        .as_object()
+        .expect("the template has outputs")
+        .keys()
+        .cloned()
+        .collect();
+    let base = "http://127.0.0.1:3000";
+    let local = local_stack::outputs(base, &local_resources(), "http://e");
+    for (key, _) in &local {
+        assert!(
+            template.contains(*key) || *key == local_stack::LOCAL_ENDPOINT_OUTPUT,
+            "{key} is a local-only output"
+        );
+    }
+    // What the smoke test reads, and the webhook URL Clerk is given, mean the same on both.
+    for key in ["EventLogTableName", "WebhookSecretArn"] {
+        assert!(
+            local.iter().any(|(k, _)| *k == key),
+            "local stack lacks {key}"
+        );
+    }
+    let api = "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}";
+    for key in ["WebhookUrl", "ApiBaseUrl", "ApiHealthUrl"] {
+        let (_, url) = local.iter().find(|(k, _)| *k == key).expect("a local URL");
+        let path = url.strip_prefix(base).expect("on the local gateway");
+        assert_eq!(
+            TEMPLATE["Outputs"][key]["Value"]["Fn::Sub"],
+            format!("{api}{path}"),
+            "{key}"
+        );
     }
 }

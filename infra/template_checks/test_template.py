@@ -681,6 +681,9 @@ def check_samconfig_environments(t, config=None):
         section = config.get(env, {})
         build = section.get("build", {}).get("parameters", {})
         deploy = section.get("deploy", {}).get("parameters", {})
+        shared = section.get("global", {}).get("parameters", {})
+        if "stack_name" in deploy:
+            problems.append(f"{env}: stack_name in deploy, not global (`sam list`, `sam logs` and `sam delete` would not find the stack)")
         if build.get("beta_features") is not True:
             problems.append(f"{env}: build without beta_features (rust-cargolambda needs them)")
         if "CAPABILITY_IAM" not in deploy.get("capabilities", "").split():
@@ -703,7 +706,7 @@ def check_samconfig_environments(t, config=None):
                 problems.append("prod: change sets are not confirmed by a human")
             if overrides.get("DeletionProtection") != "true":
                 problems.append("prod: tables not deletion-protected")
-        stacks[env] = deploy.get("stack_name")
+        stacks[env] = shared.get("stack_name")
     if stacks["default"] != stacks["dev"]:
         problems.append("default is not dev")
     names = [stacks[e] for e in ("dev", "staging", "prod")]
@@ -959,6 +962,11 @@ def _deploy(env, key, value):
     return lambda config: config[env]["deploy"]["parameters"].__setitem__(key, value)
 
 
+def _global(env, key, value):
+    """A samconfig mutation setting [env.global.parameters] key = value."""
+    return lambda config: config[env]["global"]["parameters"].__setitem__(key, value)
+
+
 def _override(env, name, value):
     """A samconfig mutation setting one parameter override of env (None removes it), the rest kept,
     so each mutation breaks exactly one thing."""
@@ -977,7 +985,8 @@ SAMCONFIG_MUTATIONS = [
     ("a misspelt parameter", _override("dev", "SyncMaxConcurency", "2")),
     ("consumer concurrency below Lambda's minimum", _override("dev", "SyncMaxConcurrency", "1")),
     ("prod tables unprotected", _override("prod", "DeletionProtection", "false")),
-    ("staging deploying over prod", _deploy("staging", "stack_name", "clerk-sync-prod")),
+    ("staging deploying over prod", _global("staging", "stack_name", "clerk-sync-prod")),
+    ("a stack name only sam deploy reads", _deploy("dev", "stack_name", "clerk-sync-dev")),
     ("dev without a Clerk key source", _override("dev", "ClerkJwksUrl", None)),
     ("prod accepting any issuer", _override("prod", "ClerkIssuer", None)),
     ("staging accepting tokens minted for any site", _override("staging", "ClerkAuthorizedParties", "")),

@@ -246,6 +246,25 @@ impl Stack {
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
     }
 
+    /// This stack's [`outputs`].
+    pub fn outputs(&self) -> Vec<(&'static str, String)> {
+        outputs(&self.base_url(), &self.resources, self.endpoint())
+    }
+
+    /// Writes [`Self::outputs`] as `sam list stack-outputs --output json` prints a stack's.
+    pub fn write_outputs_file(&self, path: &Path) -> anyhow::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let outputs: Vec<_> = self
+            .outputs()
+            .into_iter()
+            .map(|(key, value)| json!({"OutputKey": key, "OutputValue": value}))
+            .collect();
+        std::fs::write(path, serde_json::to_string_pretty(&outputs)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))
+    }
+
     /// Stops the gateway, then the emulator (if this stack started it).
     pub async fn stop(mut self) {
         self.poller.take();
@@ -269,6 +288,33 @@ impl Drop for Stack {
 /// Where the local stack records how to reach it, for the dev tool and `cargo lambda watch`.
 pub fn env_file() -> PathBuf {
     devkit::workspace_root().join(".local/lambda.env")
+}
+
+/// The local counterparts of the SAM stack's outputs, under the template's output keys, plus
+/// [`LOCAL_ENDPOINT_OUTPUT`] (the emulator), so a tool reading outputs works on either stack.
+pub fn outputs(base_url: &str, r: &Resources, endpoint: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("WebhookUrl", format!("{base_url}{}", webhook::ROUTE)),
+        ("ApiBaseUrl", base_url.to_owned()),
+        ("ApiHealthUrl", format!("{base_url}{}", api::HEALTH)),
+        ("EventsQueueUrl", r.queue_url.clone()),
+        ("DeadLetterQueueUrl", r.dead_letter_queue_url.clone()),
+        ("DeadLetterQueueArn", r.dead_letter_queue_arn.clone()),
+        ("UsersTableName", r.names.users_table.clone()),
+        ("EventLogTableName", r.names.event_log_table.clone()),
+        ("WebhookSecretArn", r.webhook_secret_id.clone()),
+        ("ClerkSecretKeyArn", r.clerk_secret_key_id.clone()),
+        (LOCAL_ENDPOINT_OUTPUT, endpoint.to_owned()),
+    ]
+}
+
+/// The output key under which the local stack names its AWS endpoint (the emulator); deployed
+/// stacks have no such output.
+pub const LOCAL_ENDPOINT_OUTPUT: &str = "LocalAwsEndpointUrl";
+
+/// Where the local stack writes its outputs, for `make smoke-local`.
+pub fn outputs_file() -> PathBuf {
+    devkit::workspace_root().join(".local/stack-outputs.json")
 }
 
 /// Reads [`env_file`] back.

@@ -3,7 +3,7 @@
 use clerk_sync::domain::webhook::WebhookKeys;
 use devkit::resources::{MAX_RECEIVE_COUNT, Names};
 use devkit::signing::DEV_WEBHOOK_SECRET;
-use local_stack::{ClerkOptions, Stack, StackOptions, env_file};
+use local_stack::{ClerkOptions, Stack, StackOptions, env_file, outputs_file};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -47,6 +47,7 @@ async fn main() -> anyhow::Result<()> {
     })
     .await?;
     stack.write_env_file(&env_file())?;
+    stack.write_outputs_file(&outputs_file())?;
     if let Some(clerk) = &stack.local_clerk {
         clerk.write_key_file()?;
     }
@@ -85,6 +86,10 @@ async fn main() -> anyhow::Result<()> {
         ),
         None => "clerk            yours: CLERK_JWT_KEY/CLERK_JWKS_URL, CLERK_ISSUER, CLERK_AUTHORIZED_PARTIES, CLERK_API_URL, CLERK_SECRET_KEY as given".to_owned(),
     });
+    say(&format!(
+        "outputs          {} (as `sam list stack-outputs` prints them; `make smoke-local`)",
+        outputs_file().display()
+    ));
     say(&format!("gateway          {}", stack.base_url()));
     for route in &stack.routes {
         println!("    {:<24} -> {}", route.path, route.function);
@@ -113,6 +118,7 @@ async fn main() -> anyhow::Result<()> {
         "make user                         # the raw item in the users table (a tombstone now)",
         "make events                       # the event log: every event's fate",
         "make get ROUTE=/health            # dependency checks",
+        "make smoke-local                  # the deploy smoke test, run against this stack",
         "make queue                        # events queue and dead-letter queue counts",
     ] {
         println!("    {line}");
@@ -122,6 +128,7 @@ async fn main() -> anyhow::Result<()> {
     wait_for_stop().await;
     say("stopping");
     let _ = std::fs::remove_file(env_file());
+    let _ = std::fs::remove_file(outputs_file());
     let _ = std::fs::remove_file(local_stack::clerk::key_file());
     stack.stop().await;
     Ok(())

@@ -132,24 +132,30 @@ impl fmt::Debug for WebhookKeys {
     }
 }
 
+/// The secrets in a stored secret value, in order: one or more separated by whitespace or
+/// commas, or a JSON array. Their format is checked by [`WebhookKeys::parse`].
+pub fn secret_list(value: &str) -> Result<Vec<Cow<'_, str>>, SecretFormatError> {
+    let value = value.trim();
+    let parts: Vec<Cow<'_, str>> = if value.starts_with('[') || value.starts_with('{') {
+        serde_json::from_str::<Vec<String>>(value)
+            .map_err(|_| SecretFormatError::BadJson)?
+            .into_iter()
+            .map(Cow::Owned)
+            .collect()
+    } else {
+        super::list_items(value).map(Cow::Borrowed).collect()
+    };
+    if parts.is_empty() {
+        return Err(SecretFormatError::Empty);
+    }
+    Ok(parts)
+}
+
 impl WebhookKeys {
     /// Parses a stored secret value: one or more `whsec_…` secrets separated by whitespace or
     /// commas, or a JSON array of them.
     pub fn parse(value: &SecretString) -> Result<Self, SecretFormatError> {
-        let value = value.expose_secret().trim();
-        let parts: Vec<Cow<'_, str>> = if value.starts_with('[') || value.starts_with('{') {
-            serde_json::from_str::<Vec<String>>(value)
-                .map_err(|_| SecretFormatError::BadJson)?
-                .into_iter()
-                .map(Cow::Owned)
-                .collect()
-        } else {
-            super::list_items(value).map(Cow::Borrowed).collect()
-        };
-        if parts.is_empty() {
-            return Err(SecretFormatError::Empty);
-        }
-        let keys = parts
+        let keys = secret_list(value.expose_secret())?
             .iter()
             .enumerate()
             .map(|(i, part)| {
