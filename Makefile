@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 DEVTOOL := $(CARGO) run -q -p local-stack --bin devtool --
 
-.PHONY: help setup local test fmt lint lint-template lint-openapi build post queue event user events me get token watch invoke-webhook invoke-sync invoke-api bench smoke smoke-local
+.PHONY: help setup local test fmt lint lint-template lint-openapi build post queue event user events me get token watch invoke-webhook invoke-sync invoke-api bench smoke smoke-local cold-start
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -87,6 +87,10 @@ smoke: setup ## smoke-test a deployed stack from its outputs (ENV=dev|staging|pr
 
 smoke-local: ## the same smoke test against the running local stack (`make local`), with a fresh local token
 	SMOKE_TOKEN=$$($(DEVTOOL) token) $(CARGO) run -q -p e2e --bin smoke -- --outputs .local/stack-outputs.json
+
+cold-start: setup ## build the release bootstraps (cargo lambda) and measure init, invocations, CPU and peak memory of each
+	cargo lambda build --release --locked -p webhook -p sync -p api
+	$(CARGO) run -q -p local-stack --bin cold-start -- $(if $(RUNS),--runs $(RUNS))
 
 bench: ## criterion benchmarks (release profile)
 	$(CARGO) bench --workspace

@@ -331,3 +331,67 @@ async fn the_deploy_smoke_test_fails_on_a_wrong_secret_a_foreign_token_or_a_stop
     assert_eq!(stack.take_messages().await.len(), 1, "queued, not lost");
     stack.stack.stop().await;
 }
+
+#[tokio::test]
+async fn browsers_on_the_authorized_frontends_get_cors_and_other_origins_do_not() {
+    let stack = spawn_stack(false).await;
+    let clerk = stack
+        .stack
+        .local_clerk
+        .clone()
+        .expect("the local Clerk runs");
+    let me = format!("{}/v1/users/me", stack.stack.base_url());
+    let preflight = |origin: &'static str| {
+        stack
+            .http
+            .request(reqwest::Method::OPTIONS, &me)
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+
+    let allowed = preflight(devkit::tokens::LOCAL_AZP).await.unwrap();
+    assert_eq!(allowed.status().as_u16(), 204);
+    let h = allowed.headers();
+    assert_eq!(h["access-control-allow-origin"], devkit::tokens::LOCAL_AZP);
+    assert_eq!(h["access-control-allow-methods"], "GET");
+    assert_eq!(h["access-control-allow-headers"], "authorization");
+    assert_eq!(h["access-control-max-age"], "600");
+
+    let foreign = preflight("https://evil.example").await.unwrap();
+    assert_eq!(foreign.status().as_u16(), 204);
+    assert!(
+        foreign
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+
+    let read = |origin: &'static str| {
+        stack
+            .http
+            .get(&me)
+            .header("origin", origin)
+            .bearer_auth(clerk.keys.mint("user_35kQ7zvT0cWnHq1d2xXy9RbLmAa"))
+            .send()
+    };
+    let response = read(devkit::tokens::LOCAL_AZP).await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        devkit::tokens::LOCAL_AZP
+    );
+    assert_eq!(
+        response.headers()["access-control-expose-headers"],
+        "retry-after,www-authenticate"
+    );
+    let response = read("https://evil.example").await.unwrap();
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    stack.stack.stop().await;
+}

@@ -241,3 +241,25 @@ fn the_local_stacks_outputs_are_the_templates_so_the_smoke_test_reads_either() {
         );
     }
 }
+
+#[test]
+fn the_local_gateway_answers_cors_as_the_templates_http_api_does() {
+    use local_stack::cors;
+    let config = &resource("HttpApi")["CorsConfiguration"]["Fn::If"];
+    assert_eq!(config[0], "HasAuthorizedParties");
+    let on = &config[1];
+    assert_eq!(
+        on["AllowOrigins"],
+        json!({"Fn::Split": [",", {"Ref": "ClerkAuthorizedParties"}]})
+    );
+    assert_eq!(on["AllowMethods"], json!(cors::ALLOW_METHODS));
+    assert_eq!(on["AllowHeaders"], json!(cors::ALLOW_HEADERS));
+    assert_eq!(on["ExposeHeaders"], json!(cors::EXPOSE_HEADERS));
+    assert_eq!(on["MaxAge"], json!(cors::MAX_AGE_SECONDS));
+    assert!(on.get("AllowCredentials").is_none());
+    // The same parameter feeds the api's azp check, so CORS and tokens agree on the frontends.
+    assert_eq!(
+        resource("ApiFunction")["Environment"]["Variables"]["CLERK_AUTHORIZED_PARTIES"],
+        json!({"Ref": "ClerkAuthorizedParties"})
+    );
+}

@@ -626,8 +626,30 @@ def check_http_api(t):
     for field in ("requestId", "ip", "routeKey", "status", "latency", "integrationStatus", "error"):
         if field not in fields:
             problems.append(f"HttpApi: access log lacks {field}")
-    if api.get("CorsConfiguration"):
-        problems.append("HttpApi: CORS configured (nothing calls it from a browser yet)")
+    problems += cors_problems(api.get("CorsConfiguration"))
+    return problems
+
+
+# What the local gateway emulates (infra/local-stack): browsers may GET with a bearer token, from
+# the ClerkAuthorizedParties origins only, and read the two headers a client acts on.
+CORS = {"AllowMethods": ["GET"], "AllowHeaders": ["authorization"],
+        "ExposeHeaders": ["retry-after", "www-authenticate"], "MaxAge": 600}
+
+
+def cors_problems(cors):
+    if not (isinstance(cors, dict) and list(cors) == ["Fn::If"]):
+        return ["HttpApi: CORS is not conditional on ClerkAuthorizedParties"]
+    condition, on, off = cors["Fn::If"]
+    problems = []
+    if condition != "HasAuthorizedParties" or off != {"Ref": "AWS::NoValue"}:
+        problems.append("HttpApi: CORS must be off unless ClerkAuthorizedParties is set")
+    if on.get("AllowOrigins") != {"Fn::Split": [",", {"Ref": "ClerkAuthorizedParties"}]}:
+        problems.append("HttpApi: CORS origins are not exactly ClerkAuthorizedParties")
+    if on.get("AllowCredentials"):
+        problems.append("HttpApi: CORS allows credentials (cookies); the token is a header")
+    for key, value in CORS.items():
+        if on.get(key) != value:
+            problems.append(f"HttpApi: CORS {key} is {on.get(key)!r}, not {value!r}")
     return problems
 
 
@@ -790,7 +812,7 @@ class TemplateProperties(unittest.TestCase):
     def test_the_deploy_is_refused_without_a_clerk_key_source_and_the_pem_is_not_echoed(self):
         self.assertHolds(check_clerk_token_parameters)
 
-    def test_the_http_api_is_throttled_and_writes_json_access_logs(self):
+    def test_the_http_api_is_throttled_writes_json_access_logs_and_allows_cors_only_for_the_frontends(self):
         self.assertHolds(check_http_api)
 
     def test_the_outputs_include_the_webhook_url_and_what_operators_need(self):
@@ -824,7 +846,13 @@ def _add_statement(role, statement):
 
 R = "Resources"
 P = "Properties"
+CORS_ON = [R, "HttpApi", P, "CorsConfiguration", "Fn::If", 1]
 MUTATIONS = [
+    (check_http_api, "CORS for any origin", _set(CORS_ON + ["AllowOrigins"], ["*"])),
+    (check_http_api, "CORS allowing POST", _set(CORS_ON + ["AllowMethods"], ["GET", "POST"])),
+    (check_http_api, "CORS with cookies", _set(CORS_ON + ["AllowCredentials"], True)),
+    (check_http_api, "CORS without a condition",
+     _set([R, "HttpApi", P, "CorsConfiguration"], {"AllowOrigins": ["https://a.example"]})),
     (check_tables_on_demand_pitr_cmk, "event log without PITR",
      _set([R, "EventLogTable", P, "PointInTimeRecoverySpecification"], None)),
     (check_tables_on_demand_pitr_cmk, "users table on the AWS owned key",

@@ -8,6 +8,7 @@ pub mod emulator;
 pub mod lambda;
 pub mod poller;
 pub mod resources;
+pub mod runtime_api;
 pub mod signing;
 pub mod sqs_event;
 pub mod tokens;

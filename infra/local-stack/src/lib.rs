@@ -22,6 +22,7 @@ use serde_json::json;
 use tokio::sync::oneshot;
 
 pub mod clerk;
+pub mod cors;
 
 /// API Gateway's payload limit for HTTP APIs.
 const MAX_REQUEST_BYTES: usize = 10 * 1024 * 1024;
@@ -163,7 +164,14 @@ impl Stack {
         let mut app = axum::Router::new()
             .fallback(gateway)
             .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
-            .with_state(Arc::new(routes.clone()));
+            .with_state(Arc::new(Gateway {
+                routes: routes.clone(),
+                cors: cors::Cors::new(
+                    api_env
+                        .get(ApiConfig::AUTHORIZED_PARTIES)
+                        .map(String::as_str),
+                ),
+            }));
         if let Some(clerk) = &local_clerk {
             app = clerk.clone().router().merge(app);
         }
@@ -341,8 +349,30 @@ pub fn read_env_file() -> anyhow::Result<BTreeMap<String, String>> {
 
 /// The gateway: finds the route, builds the API Gateway v2 event, invokes the function, and
 /// turns its response back into HTTP, as API Gateway does.
-async fn gateway(State(routes): State<Arc<Vec<Route>>>, request: Request) -> Response {
+async fn gateway(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
+    let cors = gateway.cors.as_ref();
+    if let Some((status, headers)) = cors.and_then(|c| c.preflight(&parts.method, &parts.headers)) {
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = status;
+        *response.headers_mut() = headers;
+        return response;
+    }
+    let mut response = invoke(&gateway.routes, &parts, body).await;
+    if let Some(cors) = cors {
+        cors.decorate(&parts.headers, response.headers_mut());
+    }
+    response
+}
+
+/// The routes and CORS settings the gateway serves.
+struct Gateway {
+    routes: Vec<Route>,
+    cors: Option<cors::Cors>,
+}
+
+/// Runs the function of the matching route, as API Gateway's Lambda proxy integration does.
+async fn invoke(routes: &[Route], parts: &http::request::Parts, body: Body) -> Response {
     let path_and_query = parts
         .uri
         .path_and_query()

@@ -1,0 +1,179 @@
+//! A Lambda Runtime API (`2018-06-01`) on a local port, for running a built `bootstrap` as Lambda
+//! runs it: the process polls `/runtime/invocation/next`, gets an event, posts its response.
+//! `cold_start` uses it to time initialisation and invocations of the release binaries.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::{Context, anyhow};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::Value;
+use tokio::sync::{Notify, mpsc, oneshot};
+
+const PREFIX: &str = "/2018-06-01/runtime";
+
+type Reply = oneshot::Sender<Result<Value, Value>>;
+
+struct Shared {
+    /// Events waiting for the function's next poll.
+    queue: tokio::sync::Mutex<mpsc::Receiver<(String, Value, Reply)>>,
+    /// Invocations handed out, awaiting their response.
+    pending: Mutex<HashMap<String, Reply>>,
+    /// When the function first asked for an event: the end of its initialisation.
+    first_poll: Mutex<Option<Instant>>,
+    polled: Notify,
+    function_arn: String,
+}
+
+/// The Runtime API for one function process.
+pub struct RuntimeApi {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    sender: mpsc::Sender<(String, Value, Reply)>,
+    server: tokio::task::JoinHandle<()>,
+    next_id: std::sync::atomic::AtomicU64,
+}
+
+impl RuntimeApi {
+    /// Serves on a free loopback port.
+    pub async fn start(function_name: &str) -> anyhow::Result<Self> {
+        let (sender, receiver) = mpsc::channel(1);
+        let shared = Arc::new(Shared {
+            queue: tokio::sync::Mutex::new(receiver),
+            pending: Mutex::default(),
+            first_poll: Mutex::default(),
+            polled: Notify::new(),
+            function_arn: format!("arn:aws:lambda:us-east-1:123456789012:function:{function_name}"),
+        });
+        let app = axum::Router::new()
+            .route(&format!("{PREFIX}/invocation/next"), get(next))
+            .route(
+                &format!("{PREFIX}/invocation/{{id}}/response"),
+                post(respond),
+            )
+            .route(&format!("{PREFIX}/invocation/{{id}}/error"), post(fail))
+            .route(&format!("{PREFIX}/init/error"), post(init_error))
+            .with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self {
+            addr,
+            shared,
+            sender,
+            server,
+            next_id: Default::default(),
+        })
+    }
+
+    /// The value of `AWS_LAMBDA_RUNTIME_API` for the function process.
+    pub fn address(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Waits until the function first polls for an event, and says when that was.
+    pub async fn initialised(&self) -> Instant {
+        loop {
+            let notified = self.shared.polled.notified();
+            if let Some(at) = *self.shared.first_poll.lock().unwrap() {
+                return at;
+            }
+            notified.await;
+        }
+    }
+
+    /// Hands the function one event and waits for its response (`Err` with the error body when
+    /// the function reported an error).
+    pub async fn invoke(&self, event: Value) -> anyhow::Result<Result<Value, Value>> {
+        let n = self
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("req-{n:08}");
+        let (reply, response) = oneshot::channel();
+        self.sender
+            .send((id, event, reply))
+            .await
+            .map_err(|_| anyhow!("the runtime API stopped"))?;
+        response
+            .await
+            .context("the function exited without responding")
+    }
+}
+
+impl Drop for RuntimeApi {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+async fn next(State(shared): State<Arc<Shared>>) -> Response {
+    {
+        let mut first = shared.first_poll.lock().unwrap();
+        if first.is_none() {
+            *first = Some(Instant::now());
+            shared.polled.notify_waiters();
+        }
+    }
+    let Some((id, event, reply)) = shared.queue.lock().await.recv().await else {
+        return StatusCode::GONE.into_response();
+    };
+    shared.pending.lock().unwrap().insert(id.clone(), reply);
+    let deadline = std::time::UNIX_EPOCH.elapsed().unwrap().as_millis() + 30_000;
+    let mut headers = HeaderMap::new();
+    let value = |v: &str| HeaderValue::from_str(v).expect("header-safe");
+    headers.insert("lambda-runtime-aws-request-id", value(&id));
+    headers.insert("lambda-runtime-deadline-ms", value(&deadline.to_string()));
+    headers.insert(
+        "lambda-runtime-invoked-function-arn",
+        value(&shared.function_arn),
+    );
+    headers.insert(
+        "lambda-runtime-trace-id",
+        value("Root=1-00000000-000000000000000000000000;Parent=0000000000000000;Sampled=0"),
+    );
+    headers.insert("content-type", value("application/json"));
+    (headers, event.to_string()).into_response()
+}
+
+fn settle(shared: &Shared, id: &str, outcome: Result<Value, Value>) -> StatusCode {
+    match shared.pending.lock().unwrap().remove(id) {
+        Some(reply) => {
+            let _ = reply.send(outcome);
+            StatusCode::ACCEPTED
+        }
+        None => StatusCode::BAD_REQUEST,
+    }
+}
+
+fn json_or_text(body: &[u8]) -> Value {
+    serde_json::from_slice(body)
+        .unwrap_or_else(|_| Value::from(String::from_utf8_lossy(body).into_owned()))
+}
+
+async fn respond(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> StatusCode {
+    settle(&shared, &id, Ok(json_or_text(&body)))
+}
+
+async fn fail(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> StatusCode {
+    settle(&shared, &id, Err(json_or_text(&body)))
+}
+
+async fn init_error(body: axum::body::Bytes) -> StatusCode {
+    tracing::error!(error = %json_or_text(&body), "the function failed to initialise");
+    StatusCode::ACCEPTED
+}
