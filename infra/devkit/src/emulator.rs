@@ -77,6 +77,17 @@ impl Emulator {
         &self.endpoint
     }
 
+    /// What a function process needs to reach this emulator: endpoint, region, credentials.
+    pub fn process_env(&self) -> std::collections::BTreeMap<&'static str, String> {
+        [
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_REGION", REGION.to_owned()),
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID.to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY.to_owned()),
+        ]
+        .into()
+    }
+
     /// SDK configuration pointing every client at this emulator.
     pub async fn sdk_config(&self) -> SdkConfig {
         sdk_config_for(&self.endpoint).await

@@ -177,3 +177,80 @@ async fn init_error(body: axum::body::Bytes) -> StatusCode {
     tracing::error!(error = %json_or_text(&body), "the function failed to initialise");
     StatusCode::ACCEPTED
 }
+
+/// A built function binary (`bootstrap`) running against its own [`RuntimeApi`], as Lambda runs it.
+pub struct Bootstrap {
+    runtime: RuntimeApi,
+    child: tokio::process::Child,
+    started: Instant,
+}
+
+impl Bootstrap {
+    /// Starts `command` (the binary, or a wrapper that execs it) with nothing but Lambda's
+    /// variables, `PATH` and `env`. Killed when dropped.
+    pub async fn start<K, V>(
+        function_name: &str,
+        mut command: tokio::process::Command,
+        memory_mb: u32,
+        env: impl IntoIterator<Item = (K, V)>,
+    ) -> anyhow::Result<Self>
+    where
+        K: AsRef<std::ffi::OsStr>,
+        V: AsRef<std::ffi::OsStr>,
+    {
+        let runtime = RuntimeApi::start(function_name).await?;
+        command
+            .env_clear()
+            .envs(env)
+            .env("PATH", "/usr/bin:/bin")
+            .env("AWS_LAMBDA_RUNTIME_API", runtime.address())
+            .env("AWS_LAMBDA_FUNCTION_NAME", function_name)
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory_mb.to_string())
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env(
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                format!("/aws/lambda/{function_name}"),
+            )
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true);
+        let started = Instant::now();
+        let child = command
+            .spawn()
+            .with_context(|| format!("starting {function_name}"))?;
+        Ok(Self {
+            runtime,
+            child,
+            started,
+        })
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// When the process was started.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Waits for the end of initialisation (the first poll for an event); fails if the process
+    /// exits first or takes longer than 10 s.
+    pub async fn initialised(&mut self) -> anyhow::Result<Instant> {
+        tokio::select! {
+            at = self.runtime.initialised() => Ok(at),
+            status = self.child.wait() => Err(anyhow!("exited during init: {status:?}")),
+            _ = tokio::time::sleep(std::time::Duration::from_secs(10)) => {
+                Err(anyhow!("no poll for an event within 10 s"))
+            }
+        }
+    }
+
+    /// One invocation: the function's response, or `Err` with the error it reported.
+    pub async fn invoke(&self, event: Value) -> anyhow::Result<Result<Value, Value>> {
+        self.runtime.invoke(event).await
+    }
+}

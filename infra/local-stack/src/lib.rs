@@ -13,7 +13,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::response::Response;
 use clerk_sync::config::{ApiConfig, Env, SyncConfig, WebhookConfig};
 use devkit::apigw::{read_response, request_event};
-use devkit::emulator::{ACCESS_KEY_ID, Emulator, REGION, SECRET_ACCESS_KEY};
+use devkit::emulator::Emulator;
 use devkit::lambda::{JsonFn, json_fn};
 use devkit::poller::{Mapping, Poller};
 use devkit::resources::{Names, Resources, provision};
@@ -228,10 +228,7 @@ impl Stack {
         let mut env = self.resources.webhook_env();
         env.extend(self.resources.sync_env());
         env.extend(self.api_env.clone());
-        env.insert("AWS_ENDPOINT_URL", self.endpoint().to_owned());
-        env.insert("AWS_REGION", REGION.to_owned());
-        env.insert("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID.to_owned());
-        env.insert("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY.to_owned());
+        env.extend(self.emulator.process_env());
         env.insert("LOCAL_GATEWAY_URL", self.base_url());
         env.insert(
             "EVENTS_DLQ_URL",

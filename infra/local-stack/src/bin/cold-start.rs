@@ -4,18 +4,19 @@
 //! release `bootstrap` as a child process against a local Lambda Runtime API, `--runs` times:
 //! initialisation (spawn until the first poll for an event), the first invocation, then
 //! `--warm` more. CPU time comes from the kernel's per-thread scheduler accounting and peak memory
-//! from `VmHWM`. Lambda gives a function CPU in proportion to its memory (one vCPU at 1,769 MB),
-//! so the table also projects each figure at the usual sizes: wall + CPU × (1769 / MB − 1).
-//! Network is local (no TLS to AWS), so deployed cold starts add a few handshakes on top.
+//! from `VmHWM`. Lambda gives a function CPU in proportion to its memory (one vCPU at 1,769 MB).
+//! With `--mb 128,256,…` each size is measured for real: the bootstrap runs in a CPU cgroup whose
+//! quota is that share of one CPU (needs a writable cgroup CPU controller, e.g. as root). Without,
+//! the table projects each figure: wall + CPU × (1769 / MB − 1). Network is local (plain HTTP to
+//! the emulator, which closes every connection), so deployed cold starts add a few TLS handshakes.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
 use devkit::resources::Names;
-use devkit::runtime_api::RuntimeApi;
+use devkit::runtime_api::Bootstrap;
 use devkit::signing::{DEV_WEBHOOK_SECRET, sign_now};
 use local_stack::{ClerkOptions, Stack, StackOptions};
 use serde_json::{Value, json};
@@ -39,6 +40,10 @@ struct Cli {
     /// Warm invocations after each cold one.
     #[arg(long, default_value_t = 50)]
     warm: usize,
+    /// Memory sizes to measure under Lambda's CPU share for each (comma-separated MB); without,
+    /// full CPU and a projection.
+    #[arg(long, value_delimiter = ',')]
+    mb: Vec<u32>,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -94,70 +99,96 @@ async fn main() -> anyhow::Result<()> {
         cli.warm,
         dir.display()
     );
-    println!(
-        "{:<8} {:>9} {:>9} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9}",
-        "function",
-        "init ms",
-        "init cpu",
-        "1st inv ms",
-        "1st cpu",
-        "warm p50",
-        "warm p99",
-        "warm cpu",
-        "peak MiB"
-    );
+    let sizes: Vec<Option<u32>> = if cli.mb.is_empty() {
+        vec![None]
+    } else {
+        cli.mb.iter().copied().map(Some).collect()
+    };
     let mut summaries = Vec::new();
-    for function in [Function::Webhook, Function::Sync, Function::Api] {
-        let bootstrap = dir.join(function.name()).join("bootstrap");
-        if !bootstrap.is_file() {
-            bail!(
-                "{} missing: build first (`cargo lambda build --release` or `make build`)",
-                bootstrap.display()
-            );
+    for mb in sizes {
+        let share = mb.map(CpuShare::create).transpose()?;
+        match mb {
+            Some(mb) => println!(
+                "\n{mb} MB: CPU quota {:.1} % of one CPU (cgroup {})",
+                f64::from(mb) / ONE_VCPU_MB * 100.0,
+                share
+                    .as_ref()
+                    .map(|s| s.dir.display().to_string())
+                    .unwrap_or_default()
+            ),
+            None => println!("\nfull CPU"),
         }
-        let mut runs = Vec::new();
-        for run in 0..cli.runs {
-            let mut events = Events {
-                function,
-                clerk: &clerk.keys,
-                counter: run * 1000,
-            };
-            runs.push(measure(&stack, function, &bootstrap, &mut events, cli.warm).await?);
-        }
-        let s = Summary::of(&runs);
         println!(
-            "{:<8} {:>9.1} {:>9.1} {:>10.1} {:>10.1} {:>9.2} {:>9.2} {:>9.3} {:>9.1}",
-            function.name(),
-            s.init_wall,
-            s.init_cpu,
-            s.first_wall,
-            s.first_cpu,
-            s.warm_p50,
-            s.warm_p99,
-            s.warm_cpu,
-            s.peak_rss_mib
+            "{:<8} {:>9} {:>9} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9}",
+            "function",
+            "init ms",
+            "init cpu",
+            "1st inv ms",
+            "1st cpu",
+            "warm p50",
+            "warm p99",
+            "warm cpu",
+            "peak MiB"
         );
-        summaries.push((function, s));
+        for function in [Function::Webhook, Function::Sync, Function::Api] {
+            let bootstrap = dir.join(function.name()).join("bootstrap");
+            if !bootstrap.is_file() {
+                bail!(
+                    "{} missing: build first (`cargo lambda build --release` or `make build`)",
+                    bootstrap.display()
+                );
+            }
+            let mut runs = Vec::new();
+            for run in 0..cli.runs {
+                let mut events = Events {
+                    function,
+                    clerk: &clerk.keys,
+                    counter: run * 1000,
+                };
+                let process = Process {
+                    bootstrap: &bootstrap,
+                    memory_mb: mb.unwrap_or(256),
+                    cgroup: share.as_ref(),
+                };
+                runs.push(measure(&stack, function, process, &mut events, cli.warm).await?);
+            }
+            let s = Summary::of(&runs);
+            println!(
+                "{:<8} {:>9.1} {:>9.1} {:>10.1} {:>10.1} {:>9.2} {:>9.2} {:>9.3} {:>9.1}",
+                function.name(),
+                s.init_wall,
+                s.init_cpu,
+                s.first_wall,
+                s.first_cpu,
+                s.warm_p50,
+                s.warm_p99,
+                s.warm_cpu,
+                s.peak_rss_mib
+            );
+            summaries.push((function, s));
+        }
     }
     println!("(medians over runs; cpu = CPU time of the process; peak = max VmHWM)");
-    println!();
-    println!("projected at Lambda's CPU share (wall + cpu x (1769/MB - 1)), ms:");
-    println!(
-        "{:<8} {:>6} {:>22} {:>12}",
-        "function", "MB", "cold (init + 1st inv)", "warm p50"
-    );
-    for (function, s) in &summaries {
-        for mb in SIZES_MB {
-            let factor = (ONE_VCPU_MB / f64::from(mb) - 1.0).max(0.0);
-            let cold = s.init_wall + s.first_wall + (s.init_cpu + s.first_cpu) * factor;
-            let warm = s.warm_p50 + s.warm_cpu * factor;
-            println!(
-                "{:<8} {:>6} {:>22.0} {:>12.1}",
-                function.name(),
-                mb,
-                cold,
-                warm
-            );
+    if cli.mb.is_empty() {
+        println!();
+        println!("projected at Lambda's CPU share (wall + cpu x (1769/MB - 1)), ms:");
+        println!(
+            "{:<8} {:>6} {:>22} {:>12}",
+            "function", "MB", "cold (init + 1st inv)", "warm p50"
+        );
+        for (function, s) in &summaries {
+            for mb in SIZES_MB {
+                let factor = (ONE_VCPU_MB / f64::from(mb) - 1.0).max(0.0);
+                let cold = s.init_wall + s.first_wall + (s.init_cpu + s.first_cpu) * factor;
+                let warm = s.warm_p50 + s.warm_cpu * factor;
+                println!(
+                    "{:<8} {:>6} {:>22.0} {:>12.1}",
+                    function.name(),
+                    mb,
+                    cold,
+                    warm
+                );
+            }
         }
     }
     stack.stop().await;
@@ -269,52 +300,100 @@ fn check(function: Function, response: &Result<Value, Value>) -> anyhow::Result<
     Ok(())
 }
 
+/// How to run one bootstrap process.
+struct Process<'a> {
+    bootstrap: &'a Path,
+    memory_mb: u32,
+    cgroup: Option<&'a CpuShare>,
+}
+
+/// A CPU cgroup whose quota is Lambda's CPU share at some memory size. Removed on drop.
+struct CpuShare {
+    dir: PathBuf,
+}
+
+impl CpuShare {
+    /// Period of the quota: short, so the share is smooth over a cold start's few milliseconds.
+    const PERIOD_US: u64 = 20_000;
+
+    fn create(mb: u32) -> anyhow::Result<Self> {
+        let quota = (Self::PERIOD_US as f64 * f64::from(mb) / ONE_VCPU_MB) as u64;
+        let v1 = Path::new("/sys/fs/cgroup/cpu");
+        let (dir, files) = if v1.join("cpu.cfs_quota_us").exists() {
+            let dir = v1.join(format!("clerk-sync-cold-start-{mb}"));
+            let files = vec![
+                ("cpu.cfs_period_us", Self::PERIOD_US.to_string()),
+                ("cpu.cfs_quota_us", quota.max(1000).to_string()),
+            ];
+            (dir, files)
+        } else {
+            let dir = PathBuf::from(format!("/sys/fs/cgroup/clerk-sync-cold-start-{mb}"));
+            let files = vec![(
+                "cpu.max",
+                format!("{} {}", quota.max(1000), Self::PERIOD_US),
+            )];
+            (dir, files)
+        };
+        std::fs::create_dir_all(&dir).with_context(|| {
+            format!(
+                "creating the cgroup {} (--mb needs a writable CPU controller; run without --mb for a projection)",
+                dir.display()
+            )
+        })?;
+        for (file, value) in files {
+            std::fs::write(dir.join(file), value)
+                .with_context(|| format!("writing {}", dir.join(file).display()))?;
+        }
+        Ok(Self { dir })
+    }
+}
+
+impl Drop for CpuShare {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
 async fn measure(
     stack: &Stack,
     function: Function,
-    bootstrap: &Path,
+    process: Process<'_>,
     events: &mut Events<'_>,
     warm: usize,
 ) -> anyhow::Result<Run> {
-    let runtime = RuntimeApi::start(function.name()).await?;
-    let started = Instant::now();
-    let mut child = tokio::process::Command::new(bootstrap)
-        .env_clear()
-        .envs(stack.lambda_env())
-        .env("PATH", "/usr/bin:/bin")
-        .env("AWS_LAMBDA_RUNTIME_API", runtime.address())
-        .env("AWS_LAMBDA_FUNCTION_NAME", function.name())
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env(
-            "AWS_LAMBDA_LOG_GROUP_NAME",
-            format!("/aws/lambda/{}", function.name()),
-        )
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "cold-start")
-        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-        .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {}", bootstrap.display()))?;
-    let pid = child.id().context("the child has a pid")?;
-
-    let initialised = tokio::select! {
-        at = runtime.initialised() => at,
-        status = child.wait() => bail!("{} exited during init: {status:?}", function.name()),
-        _ = tokio::time::sleep(Duration::from_secs(10)) => bail!("{} did not poll within 10 s", function.name()),
+    let command = match process.cgroup {
+        // The shell joins the cgroup, then becomes the bootstrap: init runs throttled too.
+        Some(share) => {
+            let mut c = tokio::process::Command::new("/bin/sh");
+            c.arg("-c")
+                .arg("echo $$ > \"$0\"/cgroup.procs && exec \"$1\"")
+                .arg(&share.dir)
+                .arg(process.bootstrap);
+            c
+        }
+        None => tokio::process::Command::new(process.bootstrap),
     };
+    let mut bootstrap = Bootstrap::start(
+        function.name(),
+        command,
+        process.memory_mb,
+        stack.lambda_env(),
+    )
+    .await?;
+    let pid = bootstrap.pid().context("the bootstrap has a pid")?;
+    let initialised = bootstrap
+        .initialised()
+        .await
+        .with_context(|| function.name())?;
     let mut run = Run {
-        init_wall: ms(initialised - started),
+        init_wall: ms(initialised - bootstrap.started()),
         init_cpu: cpu_ms(pid)?,
         ..Run::default()
     };
 
     let before = cpu_ms(pid)?;
     let t = Instant::now();
-    let response = runtime.invoke(events.next()).await?;
+    let response = bootstrap.invoke(events.next()).await?;
     run.first_wall = ms(t.elapsed());
     run.first_cpu = cpu_ms(pid)? - before;
     check(function, &response)?;
@@ -323,13 +402,12 @@ async fn measure(
     for _ in 0..warm {
         let event = events.next();
         let t = Instant::now();
-        let response = runtime.invoke(event).await?;
+        let response = bootstrap.invoke(event).await?;
         run.warm_wall.push(ms(t.elapsed()));
         check(function, &response)?;
     }
     run.warm_cpu = (cpu_ms(pid)? - before) / warm.max(1) as f64;
     run.peak_rss_mib = peak_rss_mib(pid)?;
-    child.kill().await?;
     Ok(run)
 }
 
