@@ -122,7 +122,9 @@ async fn next(State(shared): State<Arc<Shared>>) -> Response {
         }
     }
     let Some((id, event, reply)) = shared.queue.lock().await.recv().await else {
-        return StatusCode::GONE.into_response();
+        // No more events: the process is about to be stopped, so it never gets an answer (an
+        // error status would make the runtime client panic on the missing headers).
+        return std::future::pending().await;
     };
     shared.pending.lock().unwrap().insert(id.clone(), reply);
     let deadline = std::time::UNIX_EPOCH.elapsed().unwrap().as_millis() + 30_000;

@@ -70,3 +70,37 @@ pub fn event(messages: Vec<SqsMessage>) -> SqsEvent {
     e.records = messages;
     e
 }
+
+/// Receives every message on a queue, with all attributes, and deletes each: the queue is empty
+/// afterwards (PurgeQueue would be allowed only once a minute).
+pub async fn take_all(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+) -> anyhow::Result<Vec<aws_sdk_sqs::types::Message>> {
+    let mut taken = Vec::new();
+    loop {
+        let messages = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .message_attribute_names("All")
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .send()
+            .await?
+            .messages
+            .unwrap_or_default();
+        if messages.is_empty() {
+            return Ok(taken);
+        }
+        for message in messages {
+            if let Some(handle) = message.receipt_handle() {
+                sqs.delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await?;
+            }
+            taken.push(message);
+        }
+    }
+}

@@ -93,6 +93,7 @@ async fn main() -> anyhow::Result<()> {
     })
     .await?;
     let clerk = stack.local_clerk.clone().context("the local Clerk runs")?;
+    let sqs = aws_sdk_sqs::Client::new(&devkit::emulator::sdk_config_for(stack.endpoint()).await);
     println!(
         "cold-start: {} runs x (init + 1 cold + {} warm) per function; bootstraps in {}",
         cli.runs,
@@ -143,7 +144,7 @@ async fn main() -> anyhow::Result<()> {
                 let mut events = Events {
                     function,
                     clerk: &clerk.keys,
-                    counter: run * 1000,
+                    counter: mb.unwrap_or(0) as usize * 1_000_000 + run * 1000,
                 };
                 let process = Process {
                     bootstrap: &bootstrap,
@@ -151,6 +152,8 @@ async fn main() -> anyhow::Result<()> {
                     cgroup: share.as_ref(),
                 };
                 runs.push(measure(&stack, function, process, &mut events, cli.warm).await?);
+                // The emulator's SQS slows down as a queue fills: start every run from empty.
+                devkit::sqs_event::take_all(&sqs, &stack.resources.queue_url).await?;
             }
             let s = Summary::of(&runs);
             println!(

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::Context;
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::QueueAttributeName;
 use clap::{Parser, Subcommand};
 use clerk_sync::domain::list_items;
 use devkit::signing::{DEV_WEBHOOK_SECRET, sign_now};
@@ -357,43 +357,22 @@ async fn queue(take: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     let url = get("EVENTS_QUEUE_URL")?;
-    loop {
-        let messages = sqs
-            .receive_message()
-            .queue_url(&url)
-            .max_number_of_messages(10)
-            .message_attribute_names("All")
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send()
-            .await?
-            .messages
-            .unwrap_or_default();
-        if messages.is_empty() {
-            return Ok(());
-        }
-        for message in messages {
-            let attrs = message.message_attributes().cloned().unwrap_or_default();
-            let attr = |k: &str| {
-                attrs
-                    .get(k)
-                    .and_then(|v| v.string_value())
-                    .unwrap_or("-")
-                    .to_owned()
-            };
-            println!(
-                "\nsvix_id={} event_type={} svix_timestamp={}",
-                attr("svix_id"),
-                attr("event_type"),
-                attr("svix_timestamp")
-            );
-            println!("{}", message.body().unwrap_or_default());
-            if let Some(handle) = message.receipt_handle() {
-                sqs.delete_message()
-                    .queue_url(&url)
-                    .receipt_handle(handle)
-                    .send()
-                    .await?;
-            }
-        }
+    for message in devkit::sqs_event::take_all(&sqs, &url).await? {
+        let attrs = message.message_attributes().cloned().unwrap_or_default();
+        let attr = |k: &str| {
+            attrs
+                .get(k)
+                .and_then(|v| v.string_value())
+                .unwrap_or("-")
+                .to_owned()
+        };
+        println!(
+            "\nsvix_id={} event_type={} svix_timestamp={}",
+            attr("svix_id"),
+            attr("event_type"),
+            attr("svix_timestamp")
+        );
+        println!("{}", message.body().unwrap_or_default());
     }
+    Ok(())
 }
