@@ -80,17 +80,14 @@ build: setup ## sam build (cargo-lambda, release) the three functions into .aws-
 	sam build --beta-features
 	scripts/check-build.sh
 
-smoke: setup ## smoke-test a deployed stack from its outputs (ENV=dev|staging|prod; TOKEN=… a session token, or SMOKE_TOKEN)
+smoke: setup ## smoke-test a deployed stack from its outputs (ENV=dev|staging|prod; asks for a session token unless SMOKE_TOKEN; FORGERY=1)
 	@mkdir -p .local
+	$(CARGO) build -q -p e2e --bin smoke
 	sam list stack-outputs --config-env $(or $(ENV),dev) --output json > .local/stack-outputs-$(or $(ENV),dev).json
-	$(if $(TOKEN),SMOKE_TOKEN='$(TOKEN)') $(CARGO) run -q -p e2e --bin smoke -- --outputs .local/stack-outputs-$(or $(ENV),dev).json
+	@$(CARGO) run -q -p e2e --bin smoke -- --outputs .local/stack-outputs-$(or $(ENV),dev).json $(if $(FORGERY),--check-forgery)
 
 smoke-local: ## the same smoke test against the running local stack (`make local`), with a fresh local token
-	SMOKE_TOKEN=$$($(DEVTOOL) token) $(CARGO) run -q -p e2e --bin smoke -- --outputs .local/stack-outputs.json
-
-cold-start: setup ## build the release bootstraps and measure init, invocations, CPU, peak memory (MB=128,256 under Lambda's CPU share; root)
-	cargo lambda build --release --locked -p webhook -p sync -p api
-	$(CARGO) run -q -p local-stack --bin cold-start -- $(if $(RUNS),--runs $(RUNS)) $(if $(MB),--mb $(MB))
+	@SMOKE_TOKEN=$$($(DEVTOOL) token) $(CARGO) run -q -p e2e --bin smoke -- --outputs .local/stack-outputs.json --check-forgery
 
 bench: ## criterion benchmarks (release profile)
 	$(CARGO) bench --workspace

@@ -263,7 +263,8 @@ async fn smoke(stack: &TestStack, args: &[&str], token: Option<&str>) -> (i32, S
     command.arg("--outputs").arg(&outputs).args(args);
     command
         .env_remove("SMOKE_TOKEN")
-        .env_remove("SMOKE_WEBHOOK_SECRET");
+        .env_remove("SMOKE_WEBHOOK_SECRET")
+        .stdin(std::process::Stdio::null());
     if let Some(token) = token {
         command.env("SMOKE_TOKEN", token);
     }
@@ -286,9 +287,14 @@ async fn the_deploy_smoke_test_passes_against_the_local_stack_and_again_on_a_sec
         .expect("the local Clerk runs");
     let token = clerk.keys.mint("user_35kQ7zvT0cWnHq1d2xXy9RbLmAa");
 
-    let (code, out) = smoke(&stack, &["--wait-seconds", "10"], Some(&token)).await;
+    let args = ["--wait-seconds", "10", "--check-forgery"];
+    let (code, out) = smoke(&stack, &args, Some(&token)).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("passed: 5 of 5 checks (0 skipped)"), "{out}");
+    assert!(
+        out.contains("forged webhook refused   401 invalid_signature"),
+        "{out}"
+    );
     assert!(out.contains("event log: applied"), "{out}");
     assert!(
         out.contains("200 in") && out.contains("user_35kQ7zvT0cWnHq1d2xXy9RbLmAa"),
@@ -298,6 +304,7 @@ async fn the_deploy_smoke_test_passes_against_the_local_stack_and_again_on_a_sec
     // The smoke user is a tombstone now; a second run finds it so and still passes.
     let (code, out) = smoke(&stack, &["--wait-seconds", "10"], None).await;
     assert_eq!(code, 0, "{out}");
+    assert!(out.contains("passed: 3 of 4 checks (1 skipped)"), "{out}");
     assert!(out.contains("skip  users/me"), "{out}");
     assert!(
         out.contains("event log: duplicate") || out.contains("event log: stale"),
@@ -321,7 +328,7 @@ async fn the_deploy_smoke_test_fails_on_a_wrong_secret_a_foreign_token_or_a_stop
     );
     assert!(out.contains("FAIL  webhook round trip"), "{out}");
     assert!(out.contains("expected 202 queued, got 401"), "{out}");
-    assert!(out.contains("FAILED: 2 of 5 checks"), "{out}");
+    assert!(out.contains("FAILED: 2 of 4 checks"), "{out}");
     assert!(stack.take_messages().await.is_empty(), "nothing was queued");
 
     // The right secret, but nothing feeds the queue to the sync function.

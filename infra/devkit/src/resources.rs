@@ -15,6 +15,9 @@ use clerk_sync::adapters::dynamodb::{event_log, users};
 
 /// Receives before SQS moves a message to the dead-letter queue.
 pub const MAX_RECEIVE_COUNT: u32 = 5;
+/// The output key under which the local stack names its AWS endpoint (the emulator); deployed
+/// stacks have no such output.
+pub const LOCAL_ENDPOINT_OUTPUT: &str = "LocalAwsEndpointUrl";
 /// Events queue visibility timeout: at least 6 × the sync function's timeout (30 s).
 pub const VISIBILITY_TIMEOUT_SECONDS: u32 = 180;
 /// 4 days on the events queue, 14 (the maximum) on the dead-letter queue.

@@ -251,8 +251,15 @@ impl Bootstrap {
         }
     }
 
-    /// One invocation: the function's response, or `Err` with the error it reported.
-    pub async fn invoke(&self, event: Value) -> anyhow::Result<Result<Value, Value>> {
-        self.runtime.invoke(event).await
+    /// One invocation: the function's response, or `Err` with the error it reported. Fails if the
+    /// process exits first or takes longer than 30 s, so a crash cannot hang a test.
+    pub async fn invoke(&mut self, event: Value) -> anyhow::Result<Result<Value, Value>> {
+        tokio::select! {
+            response = self.runtime.invoke(event) => response,
+            status = self.child.wait() => Err(anyhow!("exited during an invocation: {status:?}")),
+            _ = tokio::time::sleep(std::time::Duration::from_secs(30)) => {
+                Err(anyhow!("no response within 30 s"))
+            }
+        }
     }
 }

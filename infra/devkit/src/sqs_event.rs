@@ -71,13 +71,15 @@ pub fn event(messages: Vec<SqsMessage>) -> SqsEvent {
     e
 }
 
-/// Receives every message on a queue, with all attributes, and deletes each: the queue is empty
-/// afterwards (PurgeQueue would be allowed only once a minute).
+/// Receives every message on a queue, with all attributes, hands each to `seen`, then deletes it:
+/// the queue is empty afterwards (PurgeQueue would be allowed only once a minute). A message is
+/// deleted only after `seen` had it. For local queues (short polling).
 pub async fn take_all(
     sqs: &aws_sdk_sqs::Client,
     queue_url: &str,
-) -> anyhow::Result<Vec<aws_sdk_sqs::types::Message>> {
-    let mut taken = Vec::new();
+    mut seen: impl FnMut(&aws_sdk_sqs::types::Message),
+) -> anyhow::Result<usize> {
+    let mut taken = 0;
     loop {
         let messages = sqs
             .receive_message()
@@ -93,6 +95,7 @@ pub async fn take_all(
             return Ok(taken);
         }
         for message in messages {
+            seen(&message);
             if let Some(handle) = message.receipt_handle() {
                 sqs.delete_message()
                     .queue_url(queue_url)
@@ -100,7 +103,7 @@ pub async fn take_all(
                     .send()
                     .await?;
             }
-            taken.push(message);
+            taken += 1;
         }
     }
 }

@@ -18,13 +18,11 @@ pub struct Cors {
 impl Cors {
     /// From the comma-separated origins of `ClerkAuthorizedParties`; `None` when there are none.
     pub fn new(authorized_parties: Option<&str>) -> Option<Self> {
-        let origins: Vec<String> = authorized_parties
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|o| !o.is_empty())
-            .map(str::to_owned)
-            .collect();
+        // Split as the api splits CLERK_AUTHORIZED_PARTIES, so both see the same origins.
+        let origins: Vec<String> =
+            clerk_sync::domain::list_items(authorized_parties.unwrap_or_default())
+                .map(str::to_owned)
+                .collect();
         (!origins.is_empty()).then_some(Self { origins })
     }
 

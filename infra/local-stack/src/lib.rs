@@ -313,9 +313,7 @@ pub fn outputs(base_url: &str, r: &Resources, endpoint: &str) -> Vec<(&'static s
     ]
 }
 
-/// The output key under which the local stack names its AWS endpoint (the emulator); deployed
-/// stacks have no such output.
-pub const LOCAL_ENDPOINT_OUTPUT: &str = "LocalAwsEndpointUrl";
+pub use devkit::resources::LOCAL_ENDPOINT_OUTPUT;
 
 /// Where the local stack writes its outputs, for `make smoke-local`.
 pub fn outputs_file() -> PathBuf {

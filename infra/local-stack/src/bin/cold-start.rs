@@ -153,7 +153,7 @@ async fn main() -> anyhow::Result<()> {
                 };
                 runs.push(measure(&stack, function, process, &mut events, cli.warm).await?);
                 // The emulator's SQS slows down as a queue fills: start every run from empty.
-                devkit::sqs_event::take_all(&sqs, &stack.resources.queue_url).await?;
+                devkit::sqs_event::take_all(&sqs, &stack.resources.queue_url, |_| {}).await?;
             }
             let s = Summary::of(&runs);
             println!(

@@ -357,7 +357,7 @@ async fn queue(take: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     let url = get("EVENTS_QUEUE_URL")?;
-    for message in devkit::sqs_event::take_all(&sqs, &url).await? {
+    devkit::sqs_event::take_all(&sqs, &url, |message| {
         let attrs = message.message_attributes().cloned().unwrap_or_default();
         let attr = |k: &str| {
             attrs
@@ -373,6 +373,7 @@ async fn queue(take: bool) -> anyhow::Result<()> {
             attr("svix_timestamp")
         );
         println!("{}", message.body().unwrap_or_default());
-    }
+    })
+    .await?;
     Ok(())
 }
