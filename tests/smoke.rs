@@ -119,9 +119,9 @@ async fn run(cli: &Cli) -> anyhow::Result<bool> {
     let http = devkit::http_client();
     println!("smoke test of {api} (outputs {})", outputs.file.display());
 
-    let token = match &cli.token {
-        Some(t) => Some(t.trim().to_owned()),
-        None => ask_for_token()?,
+    let token = match cli.token.as_deref().map(str::trim) {
+        Some(t) if !t.is_empty() => Some(t.to_owned()),
+        _ => ask_for_token()?,
     };
     let mut verdicts = vec![
         ("health", health(&http, outputs.get("ApiHealthUrl")?).await),
