@@ -89,5 +89,9 @@ smoke: setup ## smoke-test a deployed stack from its outputs (ENV=dev|staging|pr
 smoke-local: ## the same smoke test against the running local stack (`make local`), with a fresh local token
 	@SMOKE_TOKEN=$$($(DEVTOOL) token) $(CARGO) run -q -p e2e --bin smoke -- --outputs .local/stack-outputs.json --check-forgery
 
+cold-start: setup ## build the release bootstraps and measure init, invocations, CPU, peak memory (MB=128,256 under Lambda's CPU share; root)
+	cargo lambda build --release --locked -p webhook -p sync -p api
+	$(CARGO) run -q -p local-stack --bin cold-start -- $(if $(RUNS),--runs $(RUNS)) $(if $(MB),--mb $(MB))
+
 bench: ## criterion benchmarks (release profile)
 	$(CARGO) bench --workspace
