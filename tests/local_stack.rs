@@ -32,6 +32,14 @@ async fn spawn_stack(sync: bool) -> TestStack {
 }
 
 impl TestStack {
+    /// The local Clerk the stack runs (no real Clerk settings are given in these tests).
+    fn clerk(&self) -> std::sync::Arc<local_stack::clerk::LocalClerk> {
+        self.stack
+            .local_clerk
+            .clone()
+            .expect("the local Clerk runs")
+    }
+
     async fn post_webhook(&self, secret: &str, body: &str) -> (u16, Value) {
         let response = self
             .http
@@ -199,11 +207,7 @@ async fn signed_user_events_flow_through_gateway_queue_and_sync_into_the_users_t
 #[tokio::test]
 async fn a_new_users_life_is_readable_with_its_session_token_through_the_local_stack() {
     let stack = spawn_stack(true).await;
-    let clerk = stack
-        .stack
-        .local_clerk
-        .clone()
-        .expect("the local Clerk runs");
+    let clerk = stack.clerk();
 
     let lines = local_stack::demo(&stack.stack.base_url(), DEV_WEBHOOK_SECRET, &clerk.keys)
         .await
@@ -217,11 +221,7 @@ async fn a_new_users_life_is_readable_with_its_session_token_through_the_local_s
 #[tokio::test]
 async fn a_user_clerk_knows_is_readable_before_any_webhook_through_lazy_sync() {
     let stack = spawn_stack(false).await;
-    let clerk = stack
-        .stack
-        .local_clerk
-        .clone()
-        .expect("the local Clerk runs");
+    let clerk = stack.clerk();
     let response = stack
         .http
         .get(format!("{}/v1/users/me", stack.stack.base_url()))
@@ -280,11 +280,7 @@ async fn smoke(stack: &TestStack, args: &[&str], token: Option<&str>) -> (i32, S
 #[tokio::test]
 async fn the_deploy_smoke_test_passes_against_the_local_stack_and_again_on_a_second_run() {
     let stack = spawn_stack(true).await;
-    let clerk = stack
-        .stack
-        .local_clerk
-        .clone()
-        .expect("the local Clerk runs");
+    let clerk = stack.clerk();
     let token = clerk.keys.mint("user_35kQ7zvT0cWnHq1d2xXy9RbLmAa");
 
     let args = ["--wait-seconds", "10", "--check-forgery"];
@@ -342,11 +338,7 @@ async fn the_deploy_smoke_test_fails_on_a_wrong_secret_a_foreign_token_or_a_stop
 #[tokio::test]
 async fn browsers_on_the_authorized_frontends_get_cors_and_other_origins_do_not() {
     let stack = spawn_stack(false).await;
-    let clerk = stack
-        .stack
-        .local_clerk
-        .clone()
-        .expect("the local Clerk runs");
+    let clerk = stack.clerk();
     let me = format!("{}/v1/users/me", stack.stack.base_url());
     let preflight = |origin: &'static str| {
         stack

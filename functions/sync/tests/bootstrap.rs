@@ -2,26 +2,15 @@
 //! variables (the template's names), polling a local Lambda Runtime API.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use devkit::emulator::Emulator;
-use devkit::resources::{Names, provision};
-use devkit::runtime_api::Bootstrap;
-use devkit::signing::DEV_WEBHOOK_SECRET;
+use devkit::runtime_api::{run_unserved, start_provisioned};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_sync");
 
 #[tokio::test]
 async fn the_binary_applies_an_sqs_batch_from_the_runtime_api_and_reports_no_failures() {
-    let emulator = Emulator::shared();
-    let sdk = emulator.sdk_config().await;
-    let resources = provision(&sdk, Names::unique("bin"), DEV_WEBHOOK_SECRET)
+    let (sdk, resources, mut bootstrap) = start_provisioned("sync", BINARY, |r| r.sync_env())
         .await
-        .unwrap();
-    let mut env = resources.sync_env();
-    env.extend(emulator.process_env());
-    let mut bootstrap = Bootstrap::start("sync", tokio::process::Command::new(BINARY), 256, env)
-        .await
-        .unwrap();
-    bootstrap.initialised().await.expect("initialised");
+        .expect("initialised");
 
     let body = devkit::fixture("user.created");
     let message = devkit::sqs_event::message("m-1", "msg_bin_1", &body, 1);
@@ -57,13 +46,7 @@ async fn the_binary_applies_an_sqs_batch_from_the_runtime_api_and_reports_no_fai
 
 #[test]
 fn the_binary_without_its_users_table_stops_before_serving_and_names_the_variable() {
-    let output = std::process::Command::new(BINARY)
-        .env_clear()
-        .env("EVENT_LOG_TABLE", "log")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
-        .output()
-        .unwrap();
+    let output = run_unserved(BINARY, &[("EVENT_LOG_TABLE", "log")]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("USERS_TABLE"), "{stderr}");

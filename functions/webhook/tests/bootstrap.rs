@@ -2,26 +2,16 @@
 //! variables (the template's names), polling a local Lambda Runtime API.
 
 use devkit::apigw::request_event;
-use devkit::emulator::Emulator;
-use devkit::resources::{Names, provision};
-use devkit::runtime_api::Bootstrap;
+use devkit::runtime_api::{run_unserved, start_provisioned};
 use devkit::signing::{DEV_WEBHOOK_SECRET, sign_now};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_webhook");
 
 #[tokio::test]
 async fn the_binary_answers_a_signed_event_from_the_runtime_api_202_and_queues_it() {
-    let emulator = Emulator::shared();
-    let sdk = emulator.sdk_config().await;
-    let resources = provision(&sdk, Names::unique("bin"), DEV_WEBHOOK_SECRET)
+    let (sdk, resources, mut bootstrap) = start_provisioned("webhook", BINARY, |r| r.webhook_env())
         .await
-        .unwrap();
-    let mut env = resources.webhook_env();
-    env.extend(emulator.process_env());
-    let mut bootstrap = Bootstrap::start("webhook", tokio::process::Command::new(BINARY), 256, env)
-        .await
-        .unwrap();
-    bootstrap.initialised().await.expect("initialised");
+        .expect("initialised");
 
     let body = devkit::fixture("user.created");
     let event = request_event(
@@ -51,13 +41,7 @@ async fn the_binary_answers_a_signed_event_from_the_runtime_api_202_and_queues_i
 
 #[test]
 fn the_binary_without_its_queue_url_stops_before_serving_and_names_the_variable() {
-    let output = std::process::Command::new(BINARY)
-        .env_clear()
-        .env("WEBHOOK_SECRET_ID", "secret")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
-        .output()
-        .unwrap();
+    let output = run_unserved(BINARY, &[("WEBHOOK_SECRET_ID", "secret")]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("EVENTS_QUEUE_URL"), "{stderr}");

@@ -263,3 +263,43 @@ impl Bootstrap {
         }
     }
 }
+
+/// A function binary as the template deploys it, for tests: fresh resources in the shared
+/// emulator, and `binary` started with the environment `env` gives for them (plus the emulator's),
+/// initialised.
+pub async fn start_provisioned(
+    function_name: &str,
+    binary: &str,
+    env: impl FnOnce(&crate::resources::Resources) -> std::collections::BTreeMap<&'static str, String>,
+) -> anyhow::Result<(
+    aws_config::SdkConfig,
+    crate::resources::Resources,
+    Bootstrap,
+)> {
+    let emulator = crate::emulator::Emulator::shared();
+    let sdk = emulator.sdk_config().await;
+    let resources = crate::resources::provision(
+        &sdk,
+        crate::resources::Names::unique("bin"),
+        crate::signing::DEV_WEBHOOK_SECRET,
+    )
+    .await?;
+    let mut vars = env(&resources);
+    vars.extend(emulator.process_env());
+    let command = tokio::process::Command::new(binary);
+    let mut bootstrap = Bootstrap::start(function_name, command, 256, vars).await?;
+    bootstrap.initialised().await?;
+    Ok((sdk, resources, bootstrap))
+}
+
+/// Runs `binary` with nothing but `env`, a region and a Runtime API nobody serves, to the end:
+/// what a function does when its configuration is incomplete.
+pub fn run_unserved(binary: &str, env: &[(&str, &str)]) -> std::process::Output {
+    std::process::Command::new(binary)
+        .env_clear()
+        .envs(env.iter().copied())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+        .output()
+        .expect("the binary runs")
+}
