@@ -14,12 +14,16 @@ struct TestStack {
 }
 
 async fn spawn_stack(sync: bool) -> TestStack {
+    spawn_stack_with(sync, ClerkOptions::default()).await
+}
+
+async fn spawn_stack_with(sync: bool, clerk: ClerkOptions) -> TestStack {
     let stack = Stack::start(StackOptions {
         port: 0,
         webhook_secrets: DEV_WEBHOOK_SECRET.to_owned(),
         names: Names::unique("e2e"),
         sync,
-        clerk: ClerkOptions::default(),
+        clerk,
     })
     .await
     .expect("local stack starts");
@@ -251,6 +255,37 @@ async fn a_user_clerk_knows_is_readable_before_any_webhook_through_lazy_sync() {
         .await
         .unwrap();
     assert_eq!(openapi["openapi"], "3.1.0");
+    stack.stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_clerk_secret_key_given_to_the_stack_is_the_one_stored_and_the_one_the_api_calls_clerk_with()
+ {
+    let given = "sk_test_given_to_this_stack_only";
+    let stack = spawn_stack_with(
+        false,
+        ClerkOptions {
+            secret_key: Some(given.to_owned()),
+            ..ClerkOptions::default()
+        },
+    )
+    .await;
+    let stored = aws_sdk_secretsmanager::Client::new(&stack.sdk)
+        .get_secret_value()
+        .secret_id(&stack.stack.resources.clerk_secret_key_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stored.secret_string(), Some(given));
+    // The local Clerk accepts only the given key, so lazy sync succeeding proves the api used it.
+    let response = stack
+        .http
+        .get(format!("{}/v1/users/me", stack.stack.base_url()))
+        .bearer_auth(stack.clerk().keys.mint("user_35kQ7zvT0cWnHq1d2xXy9RbLmAa"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
     stack.stack.stop().await;
 }
 

@@ -118,12 +118,14 @@ impl Stack {
         let config = WebhookConfig::from(&Env::from_fn(|k| env.get(k).cloned()))?;
         let webhook = Arc::new(webhook::Webhook::from_config(&config, &sdk));
 
-        let secret_key = options
-            .clerk
-            .secret_key
-            .clone()
-            .unwrap_or_else(|| devkit::resources::DEV_CLERK_SECRET_KEY.to_owned());
-        devkit::resources::put_secret(&sdk, &resources.clerk_secret_key_id, &secret_key).await?;
+        // `provision` stores the development key; a key given for a real Clerk replaces it.
+        let secret_key = match &options.clerk.secret_key {
+            Some(key) => {
+                devkit::resources::put_secret(&sdk, &resources.clerk_secret_key_id, key).await?;
+                key.clone()
+            }
+            None => devkit::resources::DEV_CLERK_SECRET_KEY.to_owned(),
+        };
         let local_clerk = options
             .clerk
             .is_local()
