@@ -25,7 +25,8 @@ fi
 # pip has been upgraded past the interpreter's bundled one.
 pip() {
   local extra=()
-  if "$venv/bin/python" -m pip install --help 2>/dev/null | grep -q -- --resume-retries; then
+  # grep reads all of the help (no -q): with pipefail, pip killed by SIGPIPE would read as "no".
+  if "$venv/bin/python" -m pip install --help 2>/dev/null | grep -- --resume-retries >/dev/null; then
     extra=(--resume-retries 20)
   fi
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
