@@ -44,6 +44,16 @@ impl TestStack {
             .expect("the local Clerk runs")
     }
 
+    /// `GET /v1/users/me` through the gateway with a local-Clerk session token for `user_id`.
+    async fn get_me_as(&self, user_id: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}/v1/users/me", self.stack.base_url()))
+            .bearer_auth(self.clerk().keys.mint(user_id))
+            .send()
+            .await
+            .unwrap()
+    }
+
     async fn post_webhook(&self, secret: &str, body: &str) -> (u16, Value) {
         let response = self
             .http
@@ -225,14 +235,7 @@ async fn a_new_users_life_is_readable_with_its_session_token_through_the_local_s
 #[tokio::test]
 async fn a_user_clerk_knows_is_readable_before_any_webhook_through_lazy_sync() {
     let stack = spawn_stack(false).await;
-    let clerk = stack.clerk();
-    let response = stack
-        .http
-        .get(format!("{}/v1/users/me", stack.stack.base_url()))
-        .bearer_auth(clerk.keys.mint("user_35kQ7zvT0cWnHq1d2xXy9RbLmAa"))
-        .send()
-        .await
-        .unwrap();
+    let response = stack.get_me_as("user_35kQ7zvT0cWnHq1d2xXy9RbLmAa").await;
     assert_eq!(response.status().as_u16(), 200);
     let user: Value = response.json().await.unwrap();
     assert_eq!(user["email"], "ada@example.com");
@@ -278,13 +281,7 @@ async fn a_clerk_secret_key_given_to_the_stack_is_the_one_stored_and_the_one_the
         .unwrap();
     assert_eq!(stored.secret_string(), Some(given));
     // The local Clerk accepts only the given key, so lazy sync succeeding proves the api used it.
-    let response = stack
-        .http
-        .get(format!("{}/v1/users/me", stack.stack.base_url()))
-        .bearer_auth(stack.clerk().keys.mint("user_35kQ7zvT0cWnHq1d2xXy9RbLmAa"))
-        .send()
-        .await
-        .unwrap();
+    let response = stack.get_me_as("user_35kQ7zvT0cWnHq1d2xXy9RbLmAa").await;
     assert_eq!(response.status().as_u16(), 200);
     stack.stack.stop().await;
 }
