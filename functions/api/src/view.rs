@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clerk_sync::domain::user::{EmailAddress, UserProfile};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// `GET /v1/users/me` and `/v1/users/{id}`. Times are Clerk's Unix milliseconds.
 #[derive(Debug, Serialize)]
@@ -18,7 +18,8 @@ pub struct UserView<'a> {
     pub first_name: Option<&'a str>,
     pub last_name: Option<&'a str>,
     pub image_url: Option<&'a str>,
-    pub public_metadata: &'a Value,
+    /// Exactly the JSON Clerk sent (`{}` when it sent none).
+    pub public_metadata: &'a RawValue,
     pub created_at: Option<i64>,
     pub updated_at: i64,
 }
@@ -40,8 +41,8 @@ impl<'a> From<&'a EmailAddress> for EmailView<'a> {
     }
 }
 
-static EMPTY_OBJECT: std::sync::LazyLock<Value> =
-    std::sync::LazyLock::new(|| Value::Object(Default::default()));
+static EMPTY_OBJECT: std::sync::LazyLock<Box<RawValue>> =
+    std::sync::LazyLock::new(|| RawValue::from_string("{}".to_owned()).expect("{} is JSON"));
 
 impl<'a> From<&'a UserProfile> for UserView<'a> {
     fn from(u: &'a UserProfile) -> Self {
@@ -56,7 +57,7 @@ impl<'a> From<&'a UserProfile> for UserView<'a> {
             public_metadata: if u.public_metadata.is_null() {
                 &EMPTY_OBJECT
             } else {
-                &u.public_metadata
+                u.public_metadata.as_raw()
             },
             created_at: u.created_at,
             updated_at: u.updated_at,

@@ -13,17 +13,22 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// A call to an external dependency (SQS, Secrets Manager, …) failed.
 ///
 /// The message names the dependency and the operation only; the cause chain is in `source`, for
-/// logs, never for callers.
+/// logs, never for callers. Whether repeating the call can help is decided by the adapter, from
+/// what the error is (for AWS: [`crate::adapters::aws::sdk_error`]).
 #[derive(Debug, thiserror::Error)]
-#[error("{dependency} {operation} failed")]
+#[error("{dependency} {operation} {}", if *.retryable { "failed" } else { "refused the request" })]
 pub struct DependencyError {
     pub dependency: &'static str,
     pub operation: &'static str,
+    /// False when the dependency refused this very request and would refuse it again (a
+    /// validation error): only a change to the request, not a retry, can help.
+    pub retryable: bool,
     #[source]
     pub source: BoxError,
 }
 
 impl DependencyError {
+    /// A failure a retry may fix: throttling, a timeout, a 5xx, unreachable, a missing resource.
     pub fn new(
         dependency: &'static str,
         operation: &'static str,
@@ -32,7 +37,20 @@ impl DependencyError {
         Self {
             dependency,
             operation,
+            retryable: true,
             source: source.into(),
+        }
+    }
+
+    /// The dependency refused the request itself; the same request will always be refused.
+    pub fn refused(
+        dependency: &'static str,
+        operation: &'static str,
+        source: impl Into<BoxError>,
+    ) -> Self {
+        Self {
+            retryable: false,
+            ..Self::new(dependency, operation, source)
         }
     }
 }
@@ -85,13 +103,13 @@ pub trait ClerkApi: Send + Sync {
 /// atomically, in one conditional write per event.
 #[async_trait]
 pub trait UserStore: Send + Sync {
-    /// Applies `event` (delivered as Svix message `svix_id`) unless the stored state is newer or
-    /// deleted. Returns `Applied`, `Stale` or `Duplicate`; a redelivery of the event that
-    /// produced the stored state is `Applied` again.
+    /// Applies `event`, written by `writer` (the Svix message id, or a lazy sync's own unique
+    /// id), unless the stored state is newer or deleted. Returns `Applied`, `Stale` or
+    /// `Duplicate`; a redelivery by the writer that produced the stored state is `Applied` again.
     async fn apply(
         &self,
         event: &UserEvent,
-        svix_id: &str,
+        writer: &str,
         now_ms: i64,
     ) -> Result<Outcome, DependencyError>;
 

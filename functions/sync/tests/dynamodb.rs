@@ -520,3 +520,246 @@ async fn a_message_failing_five_times_ends_in_the_dead_letter_queue_with_its_rea
     );
     assert!(h.user("user_z").await.is_none());
 }
+
+/// A `user.created` for `user` at `t` whose `field` holds `metadata` (JSON text, spliced in as is).
+fn with_metadata(svix_id: &str, user: &str, t: i64, field: &str, metadata: &str) -> SqsMessage {
+    let mut body: serde_json::Value =
+        serde_json::from_str(&user_upsert("user.created", user, t)).unwrap();
+    body["data"][field] = "METADATA".into();
+    let body = body.to_string().replace("\"METADATA\"", metadata);
+    message(&format!("m-{svix_id}"), svix_id, &body, 1)
+}
+
+#[tokio::test]
+async fn metadata_dynamodb_cannot_hold_natively_is_stored_as_sent_and_the_next_update_applies() {
+    let h = harness("metadata").await;
+    let deep = format!("{}\"bottom\"{}", "{\"a\":".repeat(40), "}".repeat(40));
+    let cases = [
+        ("unsafe_metadata", r#"{"score":1e200}"#.to_owned()),
+        (
+            "unsafe_metadata",
+            r#"{"score":-1e130,"tiny":1e-200}"#.to_owned(),
+        ),
+        ("unsafe_metadata", deep.clone()),
+        ("public_metadata", deep),
+        (
+            "private_metadata",
+            r#"{"big":123456789012345678901234567890}"#.to_owned(),
+        ),
+    ];
+    for (i, (field, metadata)) in cases.iter().enumerate() {
+        let user = format!("user_meta{i}");
+        let created = format!("msg_meta{i}c");
+        let updated = format!("msg_meta{i}u");
+        assert!(
+            h.run(vec![with_metadata(&created, &user, 10, field, metadata)])
+                .await
+                .is_empty(),
+            "{field} = {metadata}"
+        );
+        assert_eq!(h.log(&created).await.outcome, Outcome::Applied);
+        let Some(Stored::Live(stored)) = h.user(&user).await else {
+            panic!("{user} not stored")
+        };
+        let kept = match *field {
+            "unsafe_metadata" => &stored.unsafe_metadata,
+            "public_metadata" => &stored.public_metadata,
+            _ => &stored.private_metadata,
+        };
+        assert_eq!(kept.as_str(), metadata.as_str());
+
+        assert!(
+            h.run(vec![upsert(&updated, "user.updated", &user, 20)])
+                .await
+                .is_empty()
+        );
+        assert_eq!(h.log(&updated).await.outcome, Outcome::Applied);
+        assert_eq!(
+            Harness::first_name(&h.user(&user).await).as_deref(),
+            Some("Version 20")
+        );
+    }
+}
+
+impl Harness {
+    async fn put_raw(&self, item: HashMap<String, AttributeValue>) {
+        self.dynamodb()
+            .put_item()
+            .table_name(&self.resources.names.users_table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// The item the previous release wrote for `user` at `t`: metadata as native DynamoDB maps.
+fn previous_format_item(user: &str, t: i64) -> HashMap<String, AttributeValue> {
+    let mut body: serde_json::Value =
+        serde_json::from_str(&user_upsert("user.updated", user, t)).unwrap();
+    let data = body["data"].take();
+    let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(serde_json::json!({
+        "id": user,
+        "email": data["email_addresses"][0]["email_address"],
+        "email_addresses": [],
+        "first_name": data["first_name"],
+        "public_metadata": data["public_metadata"],
+        "private_metadata": data["private_metadata"],
+        "unsafe_metadata": {"nested": {"list": [1, 2.5, "x"]}},
+        "banned": false,
+        "locked": false,
+        "updated_at": t,
+        "deleted": false,
+        "last_svix_id": "msg_before",
+        "synced_at": 1,
+    }))
+    .unwrap();
+    assert!(matches!(
+        item.get("public_metadata"),
+        Some(AttributeValue::M(_))
+    ));
+    item.retain(|_, v| !matches!(v, AttributeValue::Null(_)));
+    item
+}
+
+#[tokio::test]
+async fn an_item_in_the_previous_format_still_reads_and_keeps_its_place_in_the_order() {
+    let h = harness("previous-format").await;
+    h.put_raw(previous_format_item("user_prev", 20)).await;
+
+    let Some(Stored::Live(read)) = h.user("user_prev").await else {
+        panic!("the previous format does not read")
+    };
+    assert_eq!(
+        read.unsafe_metadata.as_str(),
+        r#"{"nested":{"list":[1,2.5,"x"]}}"#
+    );
+    assert_eq!(read.first_name.as_deref(), Some("Version 20"));
+
+    let replies = h
+        .run(vec![
+            upsert("msg_prev_old", "user.updated", "user_prev", 10),
+            upsert("msg_prev_same", "user.updated", "user_prev", 20),
+        ])
+        .await;
+    assert!(replies.is_empty());
+    assert_eq!(h.log("msg_prev_old").await.outcome, Outcome::Stale);
+    assert_eq!(h.log("msg_prev_same").await.outcome, Outcome::Duplicate);
+    assert!(
+        h.run(vec![upsert(
+            "msg_prev_new",
+            "user.updated",
+            "user_prev",
+            30
+        )])
+        .await
+        .is_empty()
+    );
+    assert_eq!(h.log("msg_prev_new").await.outcome, Outcome::Applied);
+}
+
+#[tokio::test]
+async fn a_stored_item_without_deleted_or_with_odd_fields_does_not_jam_its_user() {
+    let h = harness("odd-items").await;
+    let mut without_deleted = previous_format_item("user_nodel", 20);
+    without_deleted.remove("deleted");
+    let mut odd = previous_format_item("user_odd", 20);
+    odd.insert("email".into(), AttributeValue::N("42".into()));
+    odd.insert(
+        "email_addresses".into(),
+        AttributeValue::S("not a list".into()),
+    );
+    odd.insert("a_field_from_the_future".into(), AttributeValue::Bool(true));
+    let mut no_time = previous_format_item("user_notime", 20);
+    no_time.remove("updated_at");
+    for item in [without_deleted, odd, no_time] {
+        h.put_raw(item).await;
+    }
+
+    for user in ["user_nodel", "user_odd"] {
+        let stale = format!("msg_{user}_stale");
+        let same = format!("msg_{user}_same");
+        let newer = format!("msg_{user}_newer");
+        let batch = vec![
+            upsert(&stale, "user.updated", user, 10),
+            upsert(&same, "user.updated", user, 20),
+        ];
+        assert!(h.run(batch).await.is_empty(), "{user} jammed");
+        assert_eq!(h.log(&stale).await.outcome, Outcome::Stale, "{user}");
+        assert_eq!(h.log(&same).await.outcome, Outcome::Duplicate, "{user}");
+        assert!(
+            h.run(vec![upsert(&newer, "user.updated", user, 30)])
+                .await
+                .is_empty()
+        );
+        assert_eq!(h.log(&newer).await.outcome, Outcome::Applied, "{user}");
+        assert_eq!(
+            Harness::first_name(&h.user(user).await).as_deref(),
+            Some("Version 30")
+        );
+    }
+    // No `updated_at`: any event is newer.
+    assert!(
+        h.run(vec![upsert("msg_notime", "user.updated", "user_notime", 1)])
+            .await
+            .is_empty()
+    );
+    assert_eq!(h.log("msg_notime").await.outcome, Outcome::Applied);
+}
+
+#[tokio::test]
+async fn a_write_dynamodb_refuses_is_poison_with_its_reason_and_nothing_is_stored() {
+    let h = harness("refused").await;
+    // Over DynamoDB's 400 KB item limit: the same item is refused on every attempt.
+    let mut body: serde_json::Value =
+        serde_json::from_str(&user_upsert("user.created", "user_huge", 10)).unwrap();
+    body["data"]["first_name"] = "x".repeat(420 * 1024).into();
+    let huge = message("m-huge", "msg_huge", &body.to_string(), 1);
+
+    let result = h.worker.process(&huge).await;
+
+    let failure = result.unwrap_err();
+    assert_eq!(failure.class(), "poison", "{failure}");
+    let record = h.log("msg_huge").await;
+    assert_eq!(record.outcome, Outcome::Failed);
+    let reason = record.reason.unwrap();
+    assert!(
+        reason.starts_with("poison: dynamodb PutItem refused the request")
+            && reason.contains("ValidationException"),
+        "{reason}"
+    );
+    assert!(!reason.contains("xxxx"), "the reason holds no payload");
+    assert!(h.user("user_huge").await.is_none());
+}
+
+#[tokio::test]
+async fn the_emulator_s_refusals_and_outages_are_classed_by_what_they_are() {
+    use clerk_sync::adapters::aws::sdk_error;
+    let h = harness("classes").await;
+    let put = |client: &aws_sdk_dynamodb::Client, table: &str, n: &str| {
+        client
+            .put_item()
+            .table_name(table)
+            .item("id", AttributeValue::S("user_class".into()))
+            .item("score", AttributeValue::N(n.into()))
+            .send()
+    };
+    let users = h.resources.names.users_table.clone();
+
+    let out_of_range = put(&h.dynamodb(), &users, "1e200").await.unwrap_err();
+    let refused = sdk_error("dynamodb", "PutItem", out_of_range);
+    assert!(!refused.retryable, "{refused:?}");
+
+    let missing_table = put(&h.dynamodb(), "no-such-table", "1").await.unwrap_err();
+    assert!(sdk_error("dynamodb", "PutItem", missing_table).retryable);
+
+    let nowhere = aws_sdk_dynamodb::Client::new(&sdk_config_for("http://127.0.0.1:9").await);
+    let unreachable = put(&nowhere, &users, "1").await.unwrap_err();
+    assert!(sdk_error("dynamodb", "PutItem", unreachable).retryable);
+    let cut_off = worker(&nowhere, &users, &h.resources.names.event_log_table);
+    let failure = cut_off
+        .process(&upsert("msg_cut", "user.created", "user_cut", 1))
+        .await
+        .unwrap_err();
+    assert_eq!(failure.class(), "transient");
+}

@@ -7,8 +7,11 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use serde::{Deserialize, Serialize};
 
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+
+use super::aws::sdk_error;
 use crate::domain::delivery::{LogRecord, Outcome};
-use crate::domain::user::{Decision, Stored, UserEvent, UserId, UserProfile, decide};
+use crate::domain::user::{Decision, Stored, UserEvent, UserId, UserProfile, Version, decide};
 use crate::ports::{DependencyError, EventLog, Probe, UserStore};
 
 type Item = HashMap<String, AttributeValue>;
@@ -21,6 +24,8 @@ pub mod users {
     pub const DELETED: &str = "deleted";
     /// Clerk's `updated_at` (Unix ms) of the stored state; absent on tombstones.
     pub const UPDATED_AT: &str = "updated_at";
+    /// The id of the write that produced the stored state: a Svix message id, or a lazy sync's.
+    pub const LAST_SVIX_ID: &str = "last_svix_id";
 }
 
 /// Event-log attribute names.
@@ -36,7 +41,8 @@ pub mod event_log {
     pub const RECEIVED_AT: &str = "received_at";
 }
 
-/// A live user as stored: the profile plus the bookkeeping of which event wrote it.
+/// A live user as stored: the profile plus the bookkeeping of which event wrote it. Metadata
+/// fields are stored as their JSON text (see [`crate::domain::metadata::Metadata`]).
 #[derive(Serialize)]
 struct LiveItem<'a> {
     #[serde(flatten)]
@@ -50,8 +56,6 @@ struct LiveItem<'a> {
 struct StoredLive {
     #[serde(flatten)]
     profile: UserProfile,
-    #[serde(default)]
-    last_svix_id: String,
 }
 
 /// A deleted user: no personal field survives, only the id and when it was deleted.
@@ -66,45 +70,69 @@ struct TombstoneItem {
     synced_at: i64,
 }
 
-fn mapping_error(operation: &'static str, e: serde_dynamo::Error) -> DependencyError {
-    DependencyError::new("dynamodb", operation, e)
-}
-
-/// The users-table item for `stored`, written by Svix message `svix_id` at `now_ms`.
-pub fn user_item(stored: &Stored, svix_id: &str, now_ms: i64) -> Result<Item, DependencyError> {
+/// The users-table item for `stored`, written by `writer` (a Svix message id) at `now_ms`.
+pub fn user_item(stored: &Stored, writer: &str, now_ms: i64) -> Result<Item, DependencyError> {
     match stored {
         Stored::Live(profile) => serde_dynamo::to_item(LiveItem {
             profile,
             deleted: false,
-            last_svix_id: svix_id,
+            last_svix_id: writer,
             synced_at: now_ms,
         }),
         Stored::Tombstone { id, deleted_at } => serde_dynamo::to_item(TombstoneItem {
             id: id.clone(),
             deleted: true,
             deleted_at: *deleted_at,
-            last_svix_id: svix_id.to_owned(),
+            last_svix_id: writer.to_owned(),
             synced_at: now_ms,
         }),
     }
-    .map_err(|e| mapping_error("PutItem", e))
+    // Our own item not mapping is the same on every attempt.
+    .map_err(|e| DependencyError::refused("dynamodb", "PutItem", e))
 }
 
-/// Reads a users-table item back: the stored state and the svix id that wrote it.
-fn from_item(item: Item) -> Result<(Stored, String), serde_dynamo::Error> {
-    if matches!(item.get(users::DELETED), Some(AttributeValue::Bool(true))) {
+/// A tombstone is an item whose `deleted` is `true`; any other item, one without `deleted`
+/// included, is live. The write conditions below say exactly the same.
+fn is_tombstone(item: &Item) -> bool {
+    matches!(item.get(users::DELETED), Some(AttributeValue::Bool(true)))
+}
+
+/// Reads a users-table item back as the stored state.
+fn from_item(item: Item) -> Result<Stored, serde_dynamo::Error> {
+    if is_tombstone(&item) {
         let t: TombstoneItem = serde_dynamo::from_item(item)?;
-        Ok((
-            Stored::Tombstone {
-                id: t.id,
-                deleted_at: t.deleted_at,
-            },
-            t.last_svix_id,
-        ))
+        Ok(Stored::Tombstone {
+            id: t.id,
+            deleted_at: t.deleted_at,
+        })
     } else {
         let l: StoredLive = serde_dynamo::from_item(item)?;
-        Ok((Stored::Live(Box::new(l.profile)), l.last_svix_id))
+        Ok(Stored::Live(Box::new(l.profile)))
     }
+}
+
+/// What a refused write is explained from: the record's [`Version`] and the id of the event
+/// that wrote it, read from the bookkeeping attributes only. The profile is never looked at,
+/// so no stored field, old or new, can turn a stale or duplicate event into a failure.
+fn bookkeeping(item: &Item) -> (Version, Option<&str>) {
+    let version = if is_tombstone(item) {
+        Version::Deleted
+    } else {
+        // Anything but a number is no `updated_at`, as the condition's `attribute_type` says.
+        let updated_at = match item.get(users::UPDATED_AT) {
+            Some(AttributeValue::N(n)) => n
+                .parse::<i64>()
+                .ok()
+                .or_else(|| n.parse::<f64>().ok().map(|f| f.ceil() as i64)),
+            _ => None,
+        };
+        Version::Live { updated_at }
+    };
+    let writer = match item.get(users::LAST_SVIX_ID) {
+        Some(AttributeValue::S(writer)) => Some(writer.as_str()),
+        _ => None,
+    };
+    (version, writer)
 }
 
 /// The users table.
@@ -128,7 +156,7 @@ impl UserStore for DynamoUserStore {
     async fn apply(
         &self,
         event: &UserEvent,
-        svix_id: &str,
+        writer: &str,
         now_ms: i64,
     ) -> Result<Outcome, DependencyError> {
         // What `decide` writes when nothing newer is stored; the condition below refuses it
@@ -140,54 +168,59 @@ impl UserStore for DynamoUserStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(user_item(&target, svix_id, now_ms)?))
+            .set_item(Some(user_item(&target, writer, now_ms)?))
             .expression_attribute_names("#id", users::ID)
             .expression_attribute_names("#deleted", users::DELETED)
-            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         let request = match event {
-            // Newer than a live record, or the first of its user.
+            // The first of its user, or newer than a live record (`NOT … = :true` holds when
+            // `deleted` is absent; a record whose `updated_at` is not a number is older).
             UserEvent::Upsert(profile) => request
                 .condition_expression(
-                    "attribute_not_exists(#id) OR (#deleted = :false AND #updated_at < :updated_at)",
+                    "attribute_not_exists(#id) OR (NOT #deleted = :true AND \
+                     (NOT attribute_type(#updated_at, :number) OR #updated_at < :updated_at))",
                 )
                 .expression_attribute_names("#updated_at", users::UPDATED_AT)
+                .expression_attribute_values(":number", AttributeValue::S("N".into()))
                 .expression_attribute_values(
                     ":updated_at",
                     AttributeValue::N(profile.updated_at.to_string()),
                 ),
             // A delete wins over anything but an earlier delete.
             UserEvent::Deleted { .. } => {
-                request.condition_expression("attribute_not_exists(#id) OR #deleted = :false")
+                request.condition_expression("attribute_not_exists(#id) OR NOT #deleted = :true")
             }
         };
         let refused = match request.send().await {
             Ok(_) => return Ok(Outcome::Applied),
-            Err(e) => match e.into_service_error() {
-                aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(
-                    refused,
-                ) => refused,
-                other => return Err(DependencyError::new("dynamodb", "PutItem", other)),
+            Err(e) => match e.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(refused)) => {
+                    refused.item.clone()
+                }
+                _ => return Err(sdk_error("dynamodb", "PutItem", e)),
             },
         };
         // Refused: say why, from the item as it was when the condition was evaluated.
-        let current = match refused.item {
-            Some(item) => Some(from_item(item).map_err(|e| mapping_error("PutItem", e))?),
-            None => self.get_with_writer(event.user_id()).await?,
+        let current = match refused {
+            Some(item) => Some(item),
+            None => self.bookkeeping_item(event.user_id()).await?,
         };
-        let Some((stored, writer)) = current else {
+        let Some(current) = current else {
             return Err(DependencyError::new(
                 "dynamodb",
                 "PutItem",
                 "condition refused a write to an absent item",
             ));
         };
-        if writer == svix_id {
+        let (version, stored_writer) = bookkeeping(&current);
+        if stored_writer == Some(writer) {
             return Ok(Outcome::Applied);
         }
-        match decide(Some(&stored), event) {
+        match decide(Some(version), event) {
             Decision::Stale => Ok(Outcome::Stale),
             Decision::Duplicate => Ok(Outcome::Duplicate),
+            // The item changed between the condition and this read: a retry decides afresh.
             Decision::Apply(_) => Err(DependencyError::new(
                 "dynamodb",
                 "PutItem",
@@ -197,15 +230,6 @@ impl UserStore for DynamoUserStore {
     }
 
     async fn get(&self, id: &UserId) -> Result<Option<Stored>, DependencyError> {
-        Ok(self.get_with_writer(id).await?.map(|(stored, _)| stored))
-    }
-}
-
-impl DynamoUserStore {
-    async fn get_with_writer(
-        &self,
-        id: &UserId,
-    ) -> Result<Option<(Stored, String)>, DependencyError> {
         let out = self
             .client
             .get_item()
@@ -214,11 +238,32 @@ impl DynamoUserStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| DependencyError::new("dynamodb", "GetItem", e))?;
+            .map_err(|e| sdk_error("dynamodb", "GetItem", e))?;
         out.item
             .map(from_item)
             .transpose()
-            .map_err(|e| mapping_error("GetItem", e))
+            .map_err(|e| DependencyError::refused("dynamodb", "GetItem", e))
+    }
+}
+
+impl DynamoUserStore {
+    /// The bookkeeping attributes of a user's item, read consistently.
+    async fn bookkeeping_item(&self, id: &UserId) -> Result<Option<Item>, DependencyError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(users::ID, AttributeValue::S(id.as_str().to_owned()))
+            .consistent_read(true)
+            .projection_expression("#id, #deleted, #updated_at, #writer")
+            .expression_attribute_names("#id", users::ID)
+            .expression_attribute_names("#deleted", users::DELETED)
+            .expression_attribute_names("#updated_at", users::UPDATED_AT)
+            .expression_attribute_names("#writer", users::LAST_SVIX_ID)
+            .send()
+            .await
+            .map_err(|e| sdk_error("dynamodb", "GetItem", e))?;
+        Ok(out.item)
     }
 }
 
@@ -235,7 +280,7 @@ impl Probe for DynamoUserStore {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| DependencyError::new("dynamodb", "GetItem", e))
+            .map_err(|e| sdk_error("dynamodb", "GetItem", e))
     }
 }
 
@@ -264,18 +309,19 @@ impl DynamoEventLog {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| DependencyError::new("dynamodb", "GetItem", e))?;
+            .map_err(|e| sdk_error("dynamodb", "GetItem", e))?;
         out.item
             .map(serde_dynamo::from_item)
             .transpose()
-            .map_err(|e| mapping_error("GetItem", e))
+            .map_err(|e| DependencyError::refused("dynamodb", "GetItem", e))
     }
 }
 
 #[async_trait]
 impl EventLog for DynamoEventLog {
     async fn record(&self, record: &LogRecord) -> Result<(), DependencyError> {
-        let item: Item = serde_dynamo::to_item(record).map_err(|e| mapping_error("PutItem", e))?;
+        let item: Item = serde_dynamo::to_item(record)
+            .map_err(|e| DependencyError::refused("dynamodb", "PutItem", e))?;
         let result = self
             .client
             .put_item()
@@ -299,7 +345,7 @@ impl EventLog for DynamoEventLog {
             {
                 Ok(())
             }
-            Err(e) => Err(DependencyError::new("dynamodb", "PutItem", e)),
+            Err(e) => Err(sdk_error("dynamodb", "PutItem", e)),
         }
     }
 }
@@ -309,7 +355,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn users_round_trip_through_items_with_metadata_and_bookkeeping() {
+    fn users_round_trip_through_items_with_metadata_as_text_and_bookkeeping() {
         let UserEvent::Upsert(profile) =
             UserEvent::parse(&devkit::fixture("user.updated")).unwrap()
         else {
@@ -319,14 +365,23 @@ mod tests {
         let item = user_item(&live, "msg_1", 42).unwrap();
         assert_eq!(item.get(users::DELETED), Some(&AttributeValue::Bool(false)));
         assert_eq!(
-            item.get("last_svix_id"),
+            item.get(users::LAST_SVIX_ID),
             Some(&AttributeValue::S("msg_1".into()))
         );
-        assert!(matches!(
+        assert_eq!(
             item.get("private_metadata"),
-            Some(AttributeValue::M(_))
-        ));
-        assert_eq!(from_item(item).unwrap(), (live, "msg_1".to_owned()));
+            Some(&AttributeValue::S(profile.private_metadata.as_str().into()))
+        );
+        assert_eq!(
+            bookkeeping(&item),
+            (
+                Version::Live {
+                    updated_at: Some(profile.updated_at)
+                },
+                Some("msg_1")
+            )
+        );
+        assert_eq!(from_item(item).unwrap(), live);
 
         let tomb = Stored::Tombstone {
             id: profile.id.clone(),
@@ -335,6 +390,64 @@ mod tests {
         let item = user_item(&tomb, "msg_2", 43).unwrap();
         assert_eq!(item.get(users::DELETED), Some(&AttributeValue::Bool(true)));
         assert!(!item.contains_key("email") && !item.contains_key(users::UPDATED_AT));
-        assert_eq!(from_item(item).unwrap(), (tomb, "msg_2".to_owned()));
+        assert_eq!(bookkeeping(&item), (Version::Deleted, Some("msg_2")));
+        assert_eq!(from_item(item).unwrap(), tomb);
+    }
+
+    #[test]
+    fn an_item_with_native_metadata_written_before_still_reads() {
+        let UserEvent::Upsert(profile) =
+            UserEvent::parse(&devkit::fixture("user.updated")).unwrap()
+        else {
+            panic!("upsert expected")
+        };
+        let mut item = user_item(&Stored::Live(profile.clone()), "msg_1", 42).unwrap();
+        let native = |text: &str| {
+            let value: serde_json::Value = serde_json::from_str(text).unwrap();
+            serde_dynamo::to_attribute_value::<_, AttributeValue>(value).unwrap()
+        };
+        for field in ["public_metadata", "private_metadata", "unsafe_metadata"] {
+            let text = match item.get(field) {
+                Some(AttributeValue::S(text)) => text.clone(),
+                other => panic!("{field} stored as {other:?}"),
+            };
+            item.insert(field.to_owned(), native(&text));
+        }
+        assert!(matches!(
+            item.get("public_metadata"),
+            Some(AttributeValue::M(_))
+        ));
+        let Stored::Live(read) = from_item(item).unwrap() else {
+            panic!("live expected")
+        };
+        for (read, sent) in [
+            (&read.public_metadata, &profile.public_metadata),
+            (&read.private_metadata, &profile.private_metadata),
+        ] {
+            let read: serde_json::Value = serde_json::from_str(read.as_str()).unwrap();
+            let sent: serde_json::Value = serde_json::from_str(sent.as_str()).unwrap();
+            assert_eq!(read, sent);
+        }
+    }
+
+    #[test]
+    fn bookkeeping_counts_an_item_without_deleted_or_updated_at_as_live_and_older() {
+        let item: Item = [(users::ID.to_owned(), AttributeValue::S("user_1".into()))].into();
+        assert_eq!(
+            bookkeeping(&item),
+            (Version::Live { updated_at: None }, None)
+        );
+        let odd: Item = [
+            (users::DELETED.to_owned(), AttributeValue::S("true".into())),
+            (
+                users::UPDATED_AT.to_owned(),
+                AttributeValue::S("yesterday".into()),
+            ),
+        ]
+        .into();
+        assert_eq!(
+            bookkeeping(&odd),
+            (Version::Live { updated_at: None }, None)
+        );
     }
 }

@@ -49,7 +49,7 @@ impl UserStore for MemoryStore {
         self.writes.fetch_add(1, Ordering::Relaxed);
         let mut users = self.users.lock().expect("not poisoned");
         let current = users.get(event.user_id());
-        Ok(match decide(current.map(|(s, _)| s), event) {
+        Ok(match decide(current.map(|(s, _)| s.version()), event) {
             Decision::Apply(stored) => {
                 users.insert(event.user_id().clone(), (stored, svix_id.to_owned()));
                 Outcome::Applied

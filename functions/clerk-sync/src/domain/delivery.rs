@@ -2,6 +2,7 @@
 //! (`Outcome`), the one place that classes failures, and the event-log record of it all.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use base64::Engine;
@@ -59,18 +60,33 @@ pub enum Poison {
     BadEncoding,
     #[error(transparent)]
     Event(#[from] EventError),
+    /// A dependency refused to store what the event holds, and always will.
+    #[error("{}", error_chain(.0.as_ref()))]
+    Refused(Arc<DependencyError>),
 }
 
 /// Why an event failed. This is the one place that decides the class of a failure; both classes
 /// are reported to SQS as failed (retried, then dead-lettered) and neither applies anything.
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
-    /// The message itself is bad: retrying cannot help. It reaches the DLQ after its attempts.
+    /// The message itself is bad, or a dependency refuses what it holds: retrying cannot help.
+    /// It reaches the DLQ after its attempts.
     #[error("poison: {0}")]
     Poison(#[from] Poison),
     /// A dependency failed (throttling, timeout, 5xx, missing table…): a retry may succeed.
     #[error("transient: {}", error_chain(.0))]
-    Transient(#[from] DependencyError),
+    Transient(DependencyError),
+}
+
+impl From<DependencyError> for Failure {
+    /// The dependency's own verdict decides: a request it refuses for its content is poison.
+    fn from(e: DependencyError) -> Self {
+        if e.retryable {
+            Self::Transient(e)
+        } else {
+            Self::Poison(Poison::Refused(Arc::new(e)))
+        }
+    }
 }
 
 impl Failure {
@@ -302,5 +318,13 @@ mod tests {
             DependencyError::new("dynamodb", "PutItem", std::io::Error::other("timed out")).into();
         assert_eq!(transient.class(), "transient");
         assert!(transient.to_string().contains("timed out"), "{transient}");
+        let refused: Failure =
+            DependencyError::refused("dynamodb", "PutItem", std::io::Error::other("too deep"))
+                .into();
+        assert_eq!(refused.class(), "poison");
+        assert_eq!(
+            refused.to_string(),
+            "poison: dynamodb PutItem refused the request: too deep"
+        );
     }
 }

@@ -3,6 +3,8 @@
 
 pub mod auth;
 pub mod delivery;
+pub mod json;
+pub mod metadata;
 pub mod user;
 pub mod webhook;
 

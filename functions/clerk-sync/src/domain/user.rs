@@ -2,20 +2,29 @@
 //!
 //! `decide` is the one place that says which write wins: a create/update applies only when its
 //! `updated_at` is newer than what is stored, a delete leaves a tombstone that nothing brings
-//! back. The DynamoDB adapter expresses exactly this as a condition on a single write.
+//! back. It needs only the stored record's [`Version`]; the DynamoDB adapter expresses exactly
+//! this as a condition on a single write.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-/// A Clerk user id (`user_…`).
+use super::json::{self, JsonError};
+use super::metadata::Metadata;
+
+/// A Clerk user id: `user_` and ASCII letters and digits (Clerk's own are 27 base62
+/// characters). Nothing else is ever looked up, stored or put in a URL.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct UserId(String);
 
 impl UserId {
     pub fn parse(raw: &str) -> Result<Self, EventError> {
-        if super::is_visible_ascii_id(raw, 128) {
+        let clerk_shaped = raw.len() <= 128
+            && raw.strip_prefix("user_").is_some_and(|rest| {
+                !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+            });
+        if clerk_shaped {
             Ok(Self(raw.to_owned()))
         } else {
             Err(EventError::MissingUserId)
@@ -44,7 +53,7 @@ impl From<UserId> for String {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EventError {
     #[error("event body is not a Clerk event: {0}")]
-    Unparseable(String),
+    Unparseable(JsonError),
     #[error("event has no usable user id")]
     MissingUserId,
     #[error("user event has no updated_at")]
@@ -80,11 +89,11 @@ pub struct UserProfile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_url: Option<String>,
     #[serde(default)]
-    pub public_metadata: Value,
+    pub public_metadata: Metadata,
     #[serde(default)]
-    pub unsafe_metadata: Value,
+    pub unsafe_metadata: Metadata,
     #[serde(default)]
-    pub private_metadata: Value,
+    pub private_metadata: Metadata,
     #[serde(default)]
     pub banned: bool,
     #[serde(default)]
@@ -115,17 +124,15 @@ impl UserEvent {
 
     /// Parses a Clerk webhook body. Unknown fields are ignored; missing optional ones are `None`.
     pub fn parse(body: &str) -> Result<Self, EventError> {
-        let envelope: Envelope =
-            serde_json::from_str(body).map_err(|e| EventError::Unparseable(e.to_string()))?;
+        let envelope: Envelope = json::parse(body).map_err(EventError::Unparseable)?;
+        let data = |e: JsonError| EventError::Unparseable(e.within("data"));
         match envelope.event_type.as_str() {
             "user.created" | "user.updated" => {
-                let data: ClerkUser = serde_json::from_str(envelope.data.get())
-                    .map_err(|e| EventError::Unparseable(e.to_string()))?;
-                Ok(Self::Upsert(Box::new(data.into_profile()?)))
+                let user: ClerkUser = json::parse(envelope.data.get()).map_err(data)?;
+                Ok(Self::Upsert(Box::new(user.into_profile()?)))
             }
             "user.deleted" => {
-                let data: DeletedUser = serde_json::from_str(envelope.data.get())
-                    .map_err(|e| EventError::Unparseable(e.to_string()))?;
+                let data: DeletedUser = json::parse(envelope.data.get()).map_err(data)?;
                 Ok(Self::Deleted {
                     id: UserId::parse(data.id.as_deref().unwrap_or_default())?,
                     at: envelope.timestamp,
@@ -140,8 +147,8 @@ impl UserProfile {
     /// A user object as Clerk's Backend API returns it (`GET /v1/users/{id}`): the same shape as
     /// a webhook's `data`.
     pub fn from_clerk_json(json: &str) -> Result<Self, EventError> {
-        serde_json::from_str::<ClerkUser>(json)
-            .map_err(|e| EventError::Unparseable(e.to_string()))?
+        json::parse::<ClerkUser>(json)
+            .map_err(EventError::Unparseable)?
             .into_profile()
     }
 }
@@ -153,7 +160,24 @@ struct Envelope<'a> {
     // Kept as text so the user is parsed once, straight into its struct, not via a `Value` tree.
     #[serde(borrow)]
     data: &'a RawValue,
+    /// Informational (the delete's time), so it is read leniently: one odd field must not make
+    /// every event of its type poison.
+    #[serde(default, deserialize_with = "lenient_millis")]
     timestamp: Option<i64>,
+}
+
+/// A Unix-ms time sent as an integer, a float or a numeric string; anything else is `None`.
+fn lenient_millis<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    let number = |f: f64| (f.is_finite() && f.abs() < 9.2e18).then_some(f as i64);
+    Ok(match Value::deserialize(deserializer)? {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().and_then(number)),
+        Value::String(s) => s
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .or_else(|| s.trim().parse::<f64>().ok().and_then(number)),
+        _ => None,
+    })
 }
 
 #[derive(Deserialize)]
@@ -171,12 +195,10 @@ struct ClerkUser {
     primary_email_address_id: Option<String>,
     #[serde(default)]
     email_addresses: Vec<ClerkEmail>,
-    #[serde(default)]
-    public_metadata: Value,
-    #[serde(default)]
-    unsafe_metadata: Value,
-    #[serde(default)]
-    private_metadata: Value,
+    // Taken as text: never parsed, so any JSON Clerk accepted survives as it is.
+    public_metadata: Option<Box<RawValue>>,
+    unsafe_metadata: Option<Box<RawValue>>,
+    private_metadata: Option<Box<RawValue>>,
     #[serde(default)]
     banned: bool,
     #[serde(default)]
@@ -223,9 +245,9 @@ impl ClerkUser {
             first_name: self.first_name,
             last_name: self.last_name,
             image_url: self.image_url,
-            public_metadata: self.public_metadata,
-            unsafe_metadata: self.unsafe_metadata,
-            private_metadata: self.private_metadata,
+            public_metadata: metadata(self.public_metadata),
+            unsafe_metadata: metadata(self.unsafe_metadata),
+            private_metadata: metadata(self.private_metadata),
             banned: self.banned,
             locked: self.locked,
             created_at: self.created_at,
@@ -235,11 +257,37 @@ impl ClerkUser {
     }
 }
 
+fn metadata(raw: Option<Box<RawValue>>) -> Metadata {
+    raw.map(Metadata::from_raw).unwrap_or_default()
+}
+
 /// What is stored for a user id: its latest state, or a tombstone without personal fields.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Stored {
     Live(Box<UserProfile>),
     Tombstone { id: UserId, deleted_at: Option<i64> },
+}
+
+/// What the ordering rules need to know of a stored record, and all a store must read back to
+/// explain a refused write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    /// A live user last updated at `updated_at`; `None` for a record without one, which any
+    /// event is newer than.
+    Live { updated_at: Option<i64> },
+    /// A tombstone.
+    Deleted,
+}
+
+impl Stored {
+    pub fn version(&self) -> Version {
+        match self {
+            Self::Live(profile) => Version::Live {
+                updated_at: Some(profile.updated_at),
+            },
+            Self::Tombstone { .. } => Version::Deleted,
+        }
+    }
 }
 
 /// The fate of one event against what is stored.
@@ -254,17 +302,17 @@ pub enum Decision {
 }
 
 /// The ordering rules. Pure: the same inputs always give the same decision.
-pub fn decide(current: Option<&Stored>, event: &UserEvent) -> Decision {
+pub fn decide(current: Option<Version>, event: &UserEvent) -> Decision {
     match (current, event) {
-        (Some(Stored::Tombstone { .. }), UserEvent::Deleted { .. }) => Decision::Duplicate,
+        (Some(Version::Deleted), UserEvent::Deleted { .. }) => Decision::Duplicate,
         (_, UserEvent::Deleted { id, at }) => Decision::Apply(Stored::Tombstone {
             id: id.clone(),
             deleted_at: *at,
         }),
-        (Some(Stored::Tombstone { .. }), UserEvent::Upsert(_)) => Decision::Stale,
-        (Some(Stored::Live(stored)), UserEvent::Upsert(new)) => {
+        (Some(Version::Deleted), UserEvent::Upsert(_)) => Decision::Stale,
+        (Some(Version::Live { updated_at }), UserEvent::Upsert(new)) => {
             use std::cmp::Ordering::*;
-            match new.updated_at.cmp(&stored.updated_at) {
+            match Some(new.updated_at).cmp(&updated_at) {
                 Greater => Decision::Apply(Stored::Live(new.clone())),
                 Equal => Decision::Duplicate,
                 Less => Decision::Stale,
@@ -289,9 +337,9 @@ mod tests {
             first_name: Some(format!("v{updated_at}")),
             last_name: None,
             image_url: None,
-            public_metadata: Value::Null,
-            unsafe_metadata: Value::Null,
-            private_metadata: Value::Null,
+            public_metadata: Metadata::null(),
+            unsafe_metadata: Metadata::null(),
+            private_metadata: Metadata::null(),
             banned: false,
             locked: false,
             created_at: Some(0),
@@ -347,18 +395,106 @@ mod tests {
     }
 
     #[test]
+    fn only_clerk_shaped_user_ids_are_ids() {
+        for good in ["user_1", "user_35kQ7zvT0cWnHq1d2xXy9RbLmAa"] {
+            assert!(UserId::parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "", "user_", "usr_1", "user_a/b", "user_a b", "user_%2e", "user_a_b", "org_1",
+        ] {
+            assert_eq!(UserId::parse(bad), Err(EventError::MissingUserId), "{bad}");
+        }
+        assert!(UserId::parse(&format!("user_{}", "a".repeat(124))).is_err());
+    }
+
+    #[test]
+    fn the_envelope_timestamp_is_read_leniently_and_never_makes_a_delete_poison() {
+        let delete = |ts: &str| {
+            UserEvent::parse(&format!(
+                r#"{{"type":"user.deleted","timestamp":{ts},"data":{{"id":"user_1","deleted":true}}}}"#
+            ))
+        };
+        let at = |ts: &str| match delete(ts) {
+            Ok(UserEvent::Deleted { at, .. }) => at,
+            other => panic!("{ts}: {other:?}"),
+        };
+        assert_eq!(at("1700000000123"), Some(1_700_000_000_123));
+        assert_eq!(at("1700000000123.9"), Some(1_700_000_000_123));
+        assert_eq!(at(r#""1700000000123""#), Some(1_700_000_000_123));
+        assert_eq!(at("null"), None);
+        assert_eq!(at(r#""soon""#), None);
+        assert_eq!(at(r#"{"ms":1}"#), None);
+        assert_eq!(at("1e300"), None);
+    }
+
+    #[test]
+    fn metadata_is_kept_as_the_exact_text_clerk_sent() {
+        let mut event: Value = serde_json::from_str(&devkit::fixture("user.created")).unwrap();
+        event["data"]["unsafe_metadata"] = Value::Null;
+        let body = event.to_string().replace(
+            r#""unsafe_metadata":null"#,
+            r#""unsafe_metadata":{"score":1e200, "n":-1e130}"#,
+        );
+        let UserEvent::Upsert(user) = UserEvent::parse(&body).unwrap() else {
+            panic!("upsert expected")
+        };
+        assert_eq!(
+            user.unsafe_metadata.as_str(),
+            r#"{"score":1e200, "n":-1e130}"#
+        );
+        assert!(!user.public_metadata.is_null());
+        let no_metadata = r#"{"type":"user.updated","data":{"id":"user_1","updated_at":1}}"#;
+        let UserEvent::Upsert(user) = UserEvent::parse(no_metadata).unwrap() else {
+            panic!("upsert expected")
+        };
+        assert!(user.private_metadata.is_null());
+    }
+
+    #[test]
+    fn a_poison_reason_names_the_field_but_never_its_value() {
+        let body = r#"{"type":"user.updated","data":{"id":"user_1","updated_at":1,"first_name":{"secret":"ada@example.com"}}}"#;
+        let Err(EventError::Unparseable(e)) = UserEvent::parse(body) else {
+            panic!("unparseable expected")
+        };
+        assert_eq!(e.path, "data.first_name");
+        let reason = EventError::Unparseable(e).to_string();
+        assert!(
+            !reason.contains("ada@example.com") && !reason.contains("secret"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn a_record_without_updated_at_is_older_than_any_event() {
+        let odd = Version::Live { updated_at: None };
+        assert!(matches!(
+            decide(Some(odd), &UserEvent::Upsert(profile("user_1", 1))),
+            Decision::Apply(_)
+        ));
+    }
+
+    #[test]
     fn stale_update_does_not_overwrite_newer_state_and_equal_is_a_duplicate() {
         let stored = Stored::Live(profile("user_1", 20));
         assert_eq!(
-            decide(Some(&stored), &UserEvent::Upsert(profile("user_1", 10))),
+            decide(
+                Some(stored.version()),
+                &UserEvent::Upsert(profile("user_1", 10))
+            ),
             Decision::Stale
         );
         assert_eq!(
-            decide(Some(&stored), &UserEvent::Upsert(profile("user_1", 20))),
+            decide(
+                Some(stored.version()),
+                &UserEvent::Upsert(profile("user_1", 20))
+            ),
             Decision::Duplicate
         );
         assert!(matches!(
-            decide(Some(&stored), &UserEvent::Upsert(profile("user_1", 30))),
+            decide(
+                Some(stored.version()),
+                &UserEvent::Upsert(profile("user_1", 30))
+            ),
             Decision::Apply(_)
         ));
     }
@@ -372,12 +508,15 @@ mod tests {
         };
         for t in [1, 5, 1_000_000] {
             assert_eq!(
-                decide(Some(&tomb), &UserEvent::Upsert(profile("user_1", t))),
+                decide(
+                    Some(tomb.version()),
+                    &UserEvent::Upsert(profile("user_1", t))
+                ),
                 Decision::Stale
             );
         }
         assert_eq!(
-            decide(Some(&tomb), &UserEvent::Deleted { id, at: None }),
+            decide(Some(tomb.version()), &UserEvent::Deleted { id, at: None }),
             Decision::Duplicate
         );
     }
@@ -437,7 +576,7 @@ mod tests {
             let mut table: BTreeMap<UserId, Stored> = BTreeMap::new();
             for i in order {
                 let event = &events[i];
-                if let Decision::Apply(next) = decide(table.get(event.user_id()), event) {
+                if let Decision::Apply(next) = decide(table.get(event.user_id()).map(Stored::version), event) {
                     table.insert(event.user_id().clone(), next);
                 }
             }

@@ -31,8 +31,8 @@ pub enum Rejection {
     InvalidHeader(&'static str),
     #[error("body is not valid UTF-8")]
     BodyNotUtf8,
-    #[error("body is not JSON: {0}")]
-    BodyNotJson(String),
+    #[error("body is not a JSON event: {0}")]
+    BodyNotJson(super::json::JsonError),
     #[error("event envelope has no `{0}`")]
     EnvelopeMissing(&'static str),
     #[error("signature matches none of the signing secrets")]
@@ -260,8 +260,8 @@ impl<'b> Unverified<'b> {
     /// its body; only a genuine event's body is judged.
     pub fn verify(&self, keys: &WebhookKeys) -> Result<Verified<'b>, Rejection> {
         keys.verify(self.headers, self.payload.as_bytes())?;
-        let envelope: Envelope<'b> = serde_json::from_str(self.payload)
-            .map_err(|e| Rejection::BodyNotJson(e.to_string()))?;
+        let envelope: Envelope<'b> =
+            super::json::parse(self.payload).map_err(Rejection::BodyNotJson)?;
         let event_type = envelope.event_type;
         if event_type.trim().is_empty() {
             return Err(Rejection::EnvelopeMissing("type"));
