@@ -34,7 +34,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 /// The user the round trip deletes: not a Clerk id (those are `user_` and 27 base62 characters).
-const SMOKE_USER_ID: &str = "user_smoke_test";
+const SMOKE_USER_ID: &str = "user_smoketest";
 /// Bound on each HTTP request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -164,6 +164,8 @@ fn every_function_gets_exactly_the_variables_its_config_reads() {
         env_names("ApiFunction"),
         set(&[
             ApiConfig::USERS_TABLE,
+            ApiConfig::EVENT_LOG_TABLE,
+            ApiConfig::RETENTION_DAYS,
             ApiConfig::QUEUE_URL,
             ApiConfig::JWT_KEY,
             ApiConfig::JWKS_URL,

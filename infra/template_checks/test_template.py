@@ -42,6 +42,8 @@ FUNCTION_ENV = {
     # functions/clerk-sync/src/config.rs ApiConfig (empty values count as unset there).
     "ApiFunction": {
         "USERS_TABLE": {"Ref": "UsersTable"},
+        "EVENT_LOG_TABLE": {"Ref": "EventLogTable"},
+        "EVENT_LOG_RETENTION_DAYS": "30",
         "EVENTS_QUEUE_URL": {"Ref": "EventsQueue"},
         "CLERK_JWKS_URL": {"Ref": "ClerkJwksUrl"},
         "CLERK_JWT_KEY": {"Ref": "ClerkJwtKey"},
@@ -85,11 +87,13 @@ FUNCTION_DATA_ACTIONS = {
         ("kms:GenerateDataKey", "EncryptionKey"),
         ("kms:DescribeKey", "EncryptionKey"),
     },
-    # Reads and /health (GetItem), lazy sync's conditional write (PutItem), the queue probe, the
-    # Clerk secret key; the key through DynamoDB (as sync) and Secrets Manager.
+    # Reads and /health (GetItem), lazy sync's conditional write (PutItem) and its event-log
+    # record, the queue probe, the Clerk secret key; the key through DynamoDB (as sync) and
+    # Secrets Manager.
     "ApiFunction": {
         ("dynamodb:GetItem", "UsersTable"),
         ("dynamodb:PutItem", "UsersTable"),
+        ("dynamodb:PutItem", "EventLogTable"),
         ("sqs:GetQueueAttributes", "EventsQueue"),
         ("secretsmanager:GetSecretValue", "ClerkSecretKey"),
         ("kms:Decrypt", "EncryptionKey"),

@@ -31,6 +31,11 @@ fn unavailable(
     DependencyError::new("clerk", operation, e)
 }
 
+/// `CLERK_API_URL` is not an http(s) URL.
+#[derive(Debug, thiserror::Error)]
+#[error("CLERK_API_URL is not an http(s) URL")]
+pub struct InvalidApiUrl;
+
 /// `CLERK_JWKS_URL`.
 pub struct HttpKeySource {
     http: reqwest::Client,
@@ -74,23 +79,39 @@ impl KeySource for HttpKeySource {
 /// dropped when Clerk refuses it (401), so a rotated key is picked up on the next request.
 pub struct ClerkBackendApi {
     http: reqwest::Client,
-    base_url: String,
+    /// Ends in a path segment (`…/v1`) to which `users/{id}` is appended, segment by segment.
+    base_url: reqwest::Url,
     secret_source: Arc<dyn SecretSource>,
     secret_key: Mutex<Option<SecretString>>,
 }
 
 impl ClerkBackendApi {
+    /// Fails when `base_url` is not an http(s) URL.
     pub fn new(
         http: reqwest::Client,
-        base_url: impl Into<String>,
+        base_url: &str,
         secret_source: Arc<dyn SecretSource>,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, InvalidApiUrl> {
+        let base_url = reqwest::Url::parse(base_url.trim_end_matches('/'))
+            .ok()
+            .filter(|u| matches!(u.scheme(), "https" | "http") && !u.cannot_be_a_base())
+            .ok_or(InvalidApiUrl)?;
+        Ok(Self {
             http,
-            base_url: base_url.into(),
+            base_url,
             secret_source,
             secret_key: Mutex::new(None),
-        }
+        })
+    }
+
+    /// `{base}/users/{id}`, the id encoded as one path segment.
+    fn user_url(&self, id: &UserId) -> reqwest::Url {
+        let mut url = self.base_url.clone();
+        url.path_segments_mut()
+            .expect("checked in new: the base URL has a path")
+            .pop_if_empty()
+            .extend(["users", id.as_str()]);
+        url
     }
 
     async fn secret_key(&self) -> Result<SecretString, DependencyError> {
@@ -116,7 +137,7 @@ impl ClerkApi for ClerkBackendApi {
         let key = self.secret_key().await?;
         let response = self
             .http
-            .get(format!("{}/users/{}", self.base_url, id.as_str()))
+            .get(self.user_url(id))
             .bearer_auth(key.expose_secret().trim())
             .send()
             .await
@@ -153,6 +174,44 @@ impl ClerkApi for ClerkBackendApi {
                 })
             }
             status => Err(unavailable("GetUser", format!("Clerk answered {status}")).into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NoSecret;
+
+    #[async_trait]
+    impl SecretSource for NoSecret {
+        async fn fetch(&self) -> Result<SecretString, DependencyError> {
+            Err(unavailable("GetSecretValue", "not in this test"))
+        }
+    }
+
+    fn api(base: &str) -> Result<ClerkBackendApi, InvalidApiUrl> {
+        let http = http_client(std::time::Duration::from_secs(1)).unwrap();
+        ClerkBackendApi::new(http, base, Arc::new(NoSecret))
+    }
+
+    #[test]
+    fn the_user_url_appends_the_id_as_one_path_segment_to_any_base() {
+        let id = UserId::parse("user_35kQ7zvT0cWnHq1d2xXy9RbLmAa").unwrap();
+        for base in ["https://api.clerk.com/v1", "https://api.clerk.com/v1/"] {
+            assert_eq!(
+                api(base).unwrap().user_url(&id).as_str(),
+                "https://api.clerk.com/v1/users/user_35kQ7zvT0cWnHq1d2xXy9RbLmAa"
+            );
+        }
+        for bad in [
+            "api.clerk.com/v1",
+            "mailto:ops@example.com",
+            "ftp://x/v1",
+            "",
+        ] {
+            assert!(api(bad).is_err(), "{bad}");
         }
     }
 }

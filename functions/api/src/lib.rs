@@ -12,18 +12,20 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clerk_sync::adapters::dynamodb::DynamoUserStore;
+use clerk_sync::adapters::dynamodb::{DynamoEventLog, DynamoUserStore};
 use clerk_sync::adapters::secrets_manager::SecretsManagerSource;
 use clerk_sync::adapters::sqs::SqsEventQueue;
 use clerk_sync::config::{ApiConfig, KeysConfig};
 use clerk_sync::domain::auth::{
     AuthError, BearerToken, Principal, TokenPolicy, VerificationKeys, token_kid, verify,
 };
-use clerk_sync::domain::delivery::Outcome;
+use clerk_sync::domain::delivery::{Failure, LogRecord, Outcome};
 use clerk_sync::domain::user::{Stored, UserEvent, UserId, UserProfile};
 pub use clerk_sync::edge::Reply;
 use clerk_sync::edge::{HttpHandler, error_response, json_response};
-use clerk_sync::ports::{ClerkApi, ClerkError, ClerkUser, DependencyError, Probe, UserStore};
+use clerk_sync::ports::{
+    ClerkApi, ClerkError, ClerkUser, DependencyError, EventLog, Probe, UserStore,
+};
 use clerk_sync::secret_cache::{Jwks, JwksCache, KeysUnavailable};
 use clerk_sync::telemetry::error_chain;
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
@@ -57,6 +59,8 @@ pub enum ApiError {
     KeysUnavailable(#[source] KeysUnavailable),
     #[error("the user store is unavailable")]
     StoreUnavailable(#[source] DependencyError),
+    #[error("the user store is unavailable")]
+    NotStored(#[source] Failure),
     #[error("Clerk is rate-limiting user lookups; retry later")]
     ClerkRateLimited { retry_after_seconds: u64 },
     #[error("Clerk is unavailable; retry later")]
@@ -73,7 +77,9 @@ impl ApiError {
             Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             Self::UserNotFound => (StatusCode::NOT_FOUND, "user_not_found"),
             Self::KeysUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "keys_unavailable"),
-            Self::StoreUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+            Self::StoreUnavailable(_) | Self::NotStored(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable")
+            }
             Self::ClerkRateLimited { .. } => {
                 (StatusCode::SERVICE_UNAVAILABLE, "clerk_rate_limited")
             }
@@ -104,7 +110,10 @@ impl ApiError {
             } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
             }
-            Self::ClerkUnavailable(_) | Self::StoreUnavailable(_) | Self::KeysUnavailable(_) => {
+            Self::ClerkUnavailable(_)
+            | Self::StoreUnavailable(_)
+            | Self::NotStored(_)
+            | Self::KeysUnavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}
@@ -173,6 +182,10 @@ pub struct Dependencies {
     pub keys: Keys,
     /// Clerk's Backend API, when lazy sync is on.
     pub clerk: Option<Arc<dyn ClerkApi>>,
+    /// Where each lazy sync is recorded.
+    pub log: Arc<dyn EventLog>,
+    /// Days a lazy sync's record is kept.
+    pub retention_days: u32,
 }
 
 pub struct Api {
@@ -192,10 +205,8 @@ impl Api {
         config: &ApiConfig,
         sdk: &aws_config::SdkConfig,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let users = Arc::new(DynamoUserStore::new(
-            aws_sdk_dynamodb::Client::new(sdk),
-            &config.users_table,
-        ));
+        let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+        let users = Arc::new(DynamoUserStore::new(dynamodb.clone(), &config.users_table));
         let http = clerk::http_client(config.clerk_api_timeout)?;
         let keys = match &config.keys {
             KeysConfig::Pem(pem) => Keys::Pinned(Arc::new(VerificationKeys::from_pem(pem)?)),
@@ -213,7 +224,7 @@ impl Api {
                     aws_sdk_secretsmanager::Client::new(sdk),
                     secret_id,
                 )),
-            ))),
+            )?)),
             _ => None,
         };
         Ok(Self::new(
@@ -226,6 +237,8 @@ impl Api {
                 )),
                 keys,
                 clerk,
+                log: Arc::new(DynamoEventLog::new(dynamodb, &config.event_log_table)),
+                retention_days: config.event_log_retention_days,
             },
             config.policy.clone(),
         ))
@@ -284,11 +297,7 @@ impl Api {
             .map(|v| v.to_str().unwrap_or("\u{0}"));
         let token = BearerToken::from_authorization(header)?;
         let keys = self.deps.keys.for_token(&token).await?;
-        let now = std::time::UNIX_EPOCH
-            .elapsed()
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or_default();
-        Ok(verify(&token, &keys, &self.policy, now)?)
+        Ok(verify(&token, &keys, &self.policy, now_ms() / 1000)?)
     }
 
     async fn stored(&self, id: &UserId) -> Result<Option<Stored>, ApiError> {
@@ -308,8 +317,8 @@ impl Api {
     }
 
     /// The user exists in Clerk but the webhook has not brought it yet: fetch it, store it under
-    /// the same ordering rules as the sync worker (so a newer webhook is never overwritten), and
-    /// answer with whatever is stored then.
+    /// the same ordering rules as the sync worker (so a newer webhook or a delete is never
+    /// overwritten), record it in the event log, and answer with what is stored.
     async fn lazy_sync(&self, id: &UserId) -> Result<UserProfile, ApiError> {
         let Some(clerk) = &self.deps.clerk else {
             return Err(ApiError::UserNotFound);
@@ -319,23 +328,26 @@ impl Api {
             ClerkUser::NotFound => return Err(ApiError::UserNotFound),
         };
         let event = UserEvent::Upsert(profile);
-        let now_ms = std::time::UNIX_EPOCH
-            .elapsed()
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or_default();
-        let outcome = self
-            .deps
-            .users
-            .apply(&event, "lazy-sync", now_ms)
-            .await
-            .map_err(ApiError::StoreUnavailable)?;
+        // Unique to this fetch: another writer's id never matches it, so a refused write is
+        // never mistaken for a redelivery of our own.
+        let writer = LogRecord::lazy_sync_writer();
+        let applied =
+            (self.deps.users.apply(&event, &writer, now_ms()).await).map_err(Failure::from);
+        let record =
+            LogRecord::lazy_sync(&writer, id, &applied, now_ms(), self.deps.retention_days);
+        if let Err(e) = self.deps.log.record(&record).await {
+            // The user is stored (or not) either way; the audit record is what is missing.
+            tracing::error!(error = %error_chain(&e), writer, "lazy sync not recorded in the event log");
+        }
+        let outcome = applied.map_err(ApiError::NotStored)?;
         tracing::info!(
             outcome = outcome.as_str(),
+            writer,
             "user fetched from Clerk (lazy sync)"
         );
         match (outcome, event) {
             (Outcome::Applied, UserEvent::Upsert(profile)) => Ok(*profile),
-            // Something newer (a webhook, a delete) got there first: it wins.
+            // Refused: something newer (a webhook, another lazy sync, a delete) is stored.
             _ => match self.stored(id).await? {
                 Some(Stored::Live(user)) => Ok(*user),
                 _ => Err(ApiError::UserNotFound),
@@ -389,6 +401,13 @@ impl Api {
         no_store(&mut response);
         response
     }
+}
+
+fn now_ms() -> i64 {
+    std::time::UNIX_EPOCH
+        .elapsed()
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
 }
 
 fn no_store(response: &mut Response<Body>) {

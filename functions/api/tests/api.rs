@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use api::clerk::{ClerkBackendApi, HttpKeySource, http_client};
 use api::{Api, Dependencies, Keys};
-use clerk_sync::adapters::dynamodb::DynamoUserStore;
+use clerk_sync::adapters::dynamodb::{DynamoEventLog, DynamoUserStore};
 use clerk_sync::adapters::secrets_manager::SecretsManagerSource;
 use clerk_sync::adapters::sqs::SqsEventQueue;
 use clerk_sync::domain::auth::{AdminClaim, TokenPolicy, VerificationKeys};
-use clerk_sync::domain::user::{UserEvent, UserId};
+use clerk_sync::domain::delivery::{LogRecord, Outcome, Source};
+use clerk_sync::domain::user::{Stored, UserEvent, UserId};
 use clerk_sync::ports::{ClerkApi, UserStore};
 use clerk_sync::secret_cache::{CachePolicy, Jwks, JwksCache};
 use devkit::apigw::{HttpResponse, read_response, request_event};
@@ -117,14 +118,17 @@ async fn harness_with(label: &str, options: Options) -> Harness {
         ))
     };
     let api_clerk: Option<Arc<dyn ClerkApi>> = options.lazy_sync.then(|| {
-        Arc::new(ClerkBackendApi::new(
-            http,
-            format!("{}/v1", clerk.uri()),
-            Arc::new(SecretsManagerSource::new(
-                aws_sdk_secretsmanager::Client::new(&sdk),
-                &resources.clerk_secret_key_id,
-            )),
-        )) as Arc<dyn ClerkApi>
+        Arc::new(
+            ClerkBackendApi::new(
+                http,
+                &format!("{}/v1", clerk.uri()),
+                Arc::new(SecretsManagerSource::new(
+                    aws_sdk_secretsmanager::Client::new(&sdk),
+                    &resources.clerk_secret_key_id,
+                )),
+            )
+            .unwrap(),
+        ) as Arc<dyn ClerkApi>
     });
     let users = Arc::new(DynamoUserStore::new(
         aws_sdk_dynamodb::Client::new(&sdk),
@@ -143,6 +147,8 @@ async fn harness_with(label: &str, options: Options) -> Harness {
             )),
             keys,
             clerk: api_clerk,
+            log: Arc::new(event_log(&sdk, &resources)),
+            retention_days: 30,
         },
         policy(),
     );
@@ -153,6 +159,13 @@ async fn harness_with(label: &str, options: Options) -> Harness {
         clerk,
         bodies: Arc::default(),
     }
+}
+
+fn event_log(sdk: &aws_config::SdkConfig, resources: &Resources) -> DynamoEventLog {
+    DynamoEventLog::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        &resources.names.event_log_table,
+    )
 }
 
 impl Drop for Harness {
@@ -210,6 +223,8 @@ impl Harness {
                     VerificationKeys::from_pem(&keys().public_pem).unwrap(),
                 )),
                 clerk: None,
+                log: Arc::new(event_log(&self.sdk, &self.resources)),
+                retention_days: 30,
             },
             policy(),
         );
@@ -902,4 +917,151 @@ async fn a_refused_clerk_secret_key_is_read_again_on_the_next_request() {
         .unwrap();
 
     assert_eq!(h.get(ME, &keys().mint(ADA)).await.status, 200);
+}
+
+impl Harness {
+    /// Every event-log record of a lazy sync of `user`.
+    async fn lazy_sync_records(&self, user: &str) -> Vec<LogRecord> {
+        let items = aws_sdk_dynamodb::Client::new(&self.sdk)
+            .scan()
+            .table_name(&self.resources.names.event_log_table)
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .items
+            .unwrap_or_default();
+        let records: Vec<LogRecord> = serde_dynamo::from_items(items).unwrap();
+        records
+            .into_iter()
+            .filter(|r| {
+                r.source == Source::LazySync && r.user_id.as_ref().map(UserId::as_str) == Some(user)
+            })
+            .collect()
+    }
+
+    async fn clerk_was_asked_for(&self, user: &str) -> bool {
+        let asked = self.clerk.received_requests().await.unwrap_or_default();
+        asked
+            .iter()
+            .any(|r| r.url.path() == format!("/v1/users/{user}"))
+    }
+
+    async fn stored(&self, user: &str) -> Option<Stored> {
+        self.store()
+            .get(&UserId::parse(user).unwrap())
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn two_concurrent_lazy_syncs_with_different_clerk_snapshots_both_answer_what_is_stored() {
+    let h = harness("lazy-twice").await;
+    // Two copies with the same updated_at: the second to be written must be refused, and must
+    // then answer with the first, not with its own copy.
+    let mut first = clerk_user(ADA, 20);
+    first["first_name"] = "First copy".into();
+    let mut second = clerk_user(ADA, 20);
+    second["first_name"] = "Second copy".into();
+    Mock::given(method("GET"))
+        .and(path(format!("/v1/users/{ADA}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&first))
+        .up_to_n_times(1)
+        .mount(&h.clerk)
+        .await;
+    h.clerk_answers(
+        ADA,
+        ResponseTemplate::new(200)
+            .set_body_json(&second)
+            .set_delay(Duration::from_millis(400)),
+    )
+    .await;
+    let token = keys().mint(ADA);
+
+    let (a, b) = tokio::join!(h.get(ME, &token), h.get(ME, &token));
+
+    assert_eq!((a.status, b.status), (200, 200));
+    let Some(Stored::Live(stored)) = h.stored(ADA).await else {
+        panic!("nothing stored")
+    };
+    assert_eq!(stored.first_name.as_deref(), Some("First copy"));
+    for response in [&a, &b] {
+        assert_eq!(response.json()["first_name"], "First copy");
+    }
+    let mut outcomes: Vec<Outcome> = h
+        .lazy_sync_records(ADA)
+        .await
+        .iter()
+        .map(|r| r.outcome)
+        .collect();
+    outcomes.sort_by_key(|o| o.as_str());
+    assert_eq!(outcomes, [Outcome::Applied, Outcome::Duplicate]);
+}
+
+#[tokio::test]
+async fn a_lazy_sync_racing_a_delete_answers_not_found_and_is_recorded_stale() {
+    let h = harness("lazy-delete").await;
+    h.clerk_answers(
+        ADA,
+        ResponseTemplate::new(200)
+            .set_body_json(clerk_user(ADA, 10))
+            .set_delay(Duration::from_millis(700)),
+    )
+    .await;
+    let token = keys().mint(ADA);
+
+    // The delete lands once Clerk has been asked, while its answer is still on the way.
+    let (response, ()) = tokio::join!(h.get(ME, &token), async {
+        while !h.clerk_was_asked_for(ADA).await {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        h.seed_deleted(ADA).await;
+    });
+
+    assert_eq!(response.status, 404, "{}", response.json());
+    assert_eq!(response.json()["error"]["code"], "user_not_found");
+    assert!(matches!(
+        h.stored(ADA).await,
+        Some(Stored::Tombstone { .. })
+    ));
+    let records = h.lazy_sync_records(ADA).await;
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].outcome, Outcome::Stale);
+    assert!(records[0].svix_id.starts_with("lazy-sync:"));
+}
+
+#[tokio::test]
+async fn public_metadata_dynamodb_cannot_hold_natively_is_served_exactly_as_clerk_sent_it() {
+    let h = harness("metadata").await;
+    let deep = format!("{}1e200{}", "[".repeat(40), "]".repeat(40));
+    let metadata = format!(r#"{{"score":1e200,"floor":-1e130,"deep":{deep}}}"#);
+    let mut user = clerk_user(ADA, 10);
+    user["public_metadata"] = "METADATA".into();
+    user["unsafe_metadata"] = "UNSAFE".into();
+    let body = user
+        .to_string()
+        .replace("\"METADATA\"", &metadata)
+        .replace("\"UNSAFE\"", r#"{"score":-1e130}"#);
+    h.clerk_answers(
+        ADA,
+        ResponseTemplate::new(200).set_body_raw(body, "application/json"),
+    )
+    .await;
+    let token = keys().mint(ADA);
+
+    for attempt in ["lazy sync", "stored"] {
+        let response = h.get(ME, &token).await;
+        assert_eq!(response.status, 200, "{attempt}: {}", response.json());
+        let text = String::from_utf8_lossy(&response.body).into_owned();
+        assert!(
+            text.contains(&format!(r#""public_metadata":{metadata}"#)),
+            "{attempt}: {text}"
+        );
+    }
+    assert_eq!(
+        h.lazy_sync_records(ADA).await.len(),
+        1,
+        "the second read is from the table"
+    );
 }

@@ -121,22 +121,29 @@ impl SyncConfig {
     }
 
     pub fn from<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        let retention = match env.optional(Self::RETENTION_DAYS) {
-            None => Self::DEFAULT_RETENTION_DAYS,
+        Ok(Self {
+            users_table: env.required(Self::USERS_TABLE)?,
+            event_log_table: env.required(Self::EVENT_LOG_TABLE)?,
+            event_log_retention_days: env.retention_days()?,
+        })
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    /// `EVENT_LOG_RETENTION_DAYS`: 1..=3650, 30 when unset.
+    fn retention_days(&self) -> Result<u32, ConfigError> {
+        let name = SyncConfig::RETENTION_DAYS;
+        match self.optional(name) {
+            None => Ok(SyncConfig::DEFAULT_RETENTION_DAYS),
             Some(v) => v
                 .parse::<u32>()
                 .ok()
                 .filter(|d| (1..=3650).contains(d))
                 .ok_or_else(|| ConfigError::Invalid {
-                    name: Self::RETENTION_DAYS,
+                    name,
                     reason: format!("{v:?} is not a number of days between 1 and 3650"),
-                })?,
-        };
-        Ok(Self {
-            users_table: env.required(Self::USERS_TABLE)?,
-            event_log_table: env.required(Self::EVENT_LOG_TABLE)?,
-            event_log_retention_days: retention,
-        })
+                }),
+        }
     }
 }
 
@@ -153,6 +160,9 @@ pub enum KeysConfig {
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
     pub users_table: String,
+    /// The event log, where every lazy sync leaves a record.
+    pub event_log_table: String,
+    pub event_log_retention_days: u32,
     /// The events queue, for the health check.
     pub queue_url: String,
     pub keys: KeysConfig,
@@ -170,6 +180,8 @@ pub struct ApiConfig {
 
 impl ApiConfig {
     pub const USERS_TABLE: &'static str = "USERS_TABLE";
+    pub const EVENT_LOG_TABLE: &'static str = "EVENT_LOG_TABLE";
+    pub const RETENTION_DAYS: &'static str = SyncConfig::RETENTION_DAYS;
     pub const QUEUE_URL: &'static str = "EVENTS_QUEUE_URL";
     pub const JWT_KEY: &'static str = "CLERK_JWT_KEY";
     pub const JWKS_URL: &'static str = "CLERK_JWKS_URL";
@@ -236,6 +248,8 @@ impl ApiConfig {
         };
         Ok(Self {
             users_table: env.required(Self::USERS_TABLE)?,
+            event_log_table: env.required(Self::EVENT_LOG_TABLE)?,
+            event_log_retention_days: env.retention_days()?,
             queue_url: env.required(Self::QUEUE_URL)?,
             keys,
             jwks_cache: CachePolicy {
@@ -340,7 +354,11 @@ mod tests {
 
     #[test]
     fn api_config_needs_a_key_source_and_reads_the_token_policy() {
-        let base = [("USERS_TABLE", "users"), ("EVENTS_QUEUE_URL", "http://q")];
+        let base = [
+            ("USERS_TABLE", "users"),
+            ("EVENT_LOG_TABLE", "log"),
+            ("EVENTS_QUEUE_URL", "http://q"),
+        ];
         assert!(matches!(
             ApiConfig::from(&env(&base)),
             Err(ConfigError::Invalid {

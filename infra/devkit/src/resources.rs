@@ -98,6 +98,7 @@ impl Resources {
     pub fn api_env(&self) -> BTreeMap<&'static str, String> {
         BTreeMap::from([
             ("USERS_TABLE", self.names.users_table.clone()),
+            ("EVENT_LOG_TABLE", self.names.event_log_table.clone()),
             ("EVENTS_QUEUE_URL", self.queue_url.clone()),
             ("CLERK_SECRET_KEY_ID", self.clerk_secret_key_id.clone()),
         ])

@@ -187,12 +187,31 @@ impl<'a> Delivery<'a> {
     }
 }
 
+/// What wrote a user record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// A webhook event, applied by the sync function.
+    #[default]
+    Webhook,
+    /// The api, fetching a user from Clerk's Backend API before its webhook arrived.
+    LazySync,
+}
+
+/// Prefix of the writer id of a lazy sync (never a Svix message id, which starts `msg_`).
+pub const LAZY_SYNC_PREFIX: &str = "lazy-sync:";
+
 /// One event-log item: the audit trail ops read and the record of every event's fate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogRecord {
-    /// Key: the Svix message id (`sqs:<message id>` for a message without one).
+    /// Key: the Svix message id (`sqs:<message id>` for a message without one, the writer id
+    /// `lazy-sync:…` for a lazy sync).
     pub svix_id: String,
+    /// The SQS message id; empty for a lazy sync.
     pub message_id: String,
+    /// Records written before this field existed are webhook events.
+    #[serde(default)]
+    pub source: Source,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -221,13 +240,11 @@ impl LogRecord {
         now_ms: i64,
         retention_days: u32,
     ) -> Self {
-        let (outcome, reason) = match result {
-            Ok(outcome) => (*outcome, None),
-            Err(failure) => (Outcome::Failed, Some(failure.to_string())),
-        };
+        let (outcome, reason) = fate(result);
         Self {
             svix_id: delivery.log_key().into_owned(),
             message_id: delivery.message_id.to_owned(),
+            source: Source::Webhook,
             event_type: event_type.or(delivery.event_type).map(str::to_owned),
             user_id: user_id.cloned(),
             received_at: delivery.queued_at,
@@ -235,9 +252,54 @@ impl LogRecord {
             attempts: delivery.attempt,
             outcome,
             reason,
-            expires_at: now_ms / 1000 + i64::from(retention_days) * 24 * 3600,
+            expires_at: expires_at(now_ms, retention_days),
         }
     }
+
+    /// A fresh writer id for one lazy sync: random, so no other write ever carries it.
+    pub fn lazy_sync_writer() -> String {
+        format!(
+            "{LAZY_SYNC_PREFIX}{:016x}{:016x}",
+            fastrand::u64(..),
+            fastrand::u64(..)
+        )
+    }
+
+    /// The record of one lazy sync of `user_id`, written by `writer`, finished at `now_ms`.
+    pub fn lazy_sync(
+        writer: &str,
+        user_id: &UserId,
+        result: &Result<Outcome, Failure>,
+        now_ms: i64,
+        retention_days: u32,
+    ) -> Self {
+        let (outcome, reason) = fate(result);
+        Self {
+            svix_id: writer.to_owned(),
+            message_id: String::new(),
+            source: Source::LazySync,
+            event_type: None,
+            user_id: Some(user_id.clone()),
+            received_at: Some(now_ms),
+            processed_at: now_ms,
+            attempts: 1,
+            outcome,
+            reason,
+            expires_at: expires_at(now_ms, retention_days),
+        }
+    }
+}
+
+/// The outcome to record, and for a failure its class and cause.
+fn fate(result: &Result<Outcome, Failure>) -> (Outcome, Option<String>) {
+    match result {
+        Ok(outcome) => (*outcome, None),
+        Err(failure) => (Outcome::Failed, Some(failure.to_string())),
+    }
+}
+
+fn expires_at(now_ms: i64, retention_days: u32) -> i64 {
+    now_ms / 1000 + i64::from(retention_days) * 24 * 3600
 }
 
 #[cfg(test)]

@@ -262,7 +262,7 @@ impl Events<'_> {
                     .map(|i| {
                         let mut event = fixture.clone();
                         if i > 0 {
-                            event["data"]["id"] = json!(format!("user_cold_{}_{i}", self.counter));
+                            event["data"]["id"] = json!(format!("user_cold{}x{i}", self.counter));
                         }
                         let id = format!("m{}-{i}", self.counter);
                         let svix = devkit::signing::new_svix_id();
