@@ -62,6 +62,12 @@ fn queues_match_the_local_ones_in_names_retention_visibility_and_redrive() {
     assert_eq!(queue["VisibilityTimeout"], VISIBILITY_TIMEOUT_SECONDS);
     assert_eq!(queue["MessageRetentionPeriod"], RETENTION_SECONDS);
     assert_eq!(dlq["MessageRetentionPeriod"], DLQ_RETENTION_SECONDS);
+    for q in [queue, dlq] {
+        assert_eq!(
+            q["MaximumMessageSize"],
+            clerk_sync::adapters::sqs::MAX_MESSAGE_BYTES
+        );
+    }
     assert_eq!(queue["RedrivePolicy"]["maxReceiveCount"], MAX_RECEIVE_COUNT);
     let sync_timeout = resource("SyncFunction")["Timeout"].as_u64().unwrap();
     assert!(u64::from(VISIBILITY_TIMEOUT_SECONDS) >= 6 * sync_timeout);

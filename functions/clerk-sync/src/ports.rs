@@ -55,11 +55,22 @@ impl DependencyError {
     }
 }
 
+/// Why an event was not queued.
+#[derive(Debug, thiserror::Error)]
+pub enum EnqueueError {
+    /// The event, as a queue message with its attributes, is larger than the queue accepts: it
+    /// never will be accepted.
+    #[error("the event is {size} bytes as a queue message, over the queue's {limit}")]
+    TooLarge { size: usize, limit: usize },
+    #[error(transparent)]
+    Unavailable(#[from] DependencyError),
+}
+
 /// Where verified events wait for the sync worker.
 #[async_trait]
 pub trait EventQueue: Send + Sync {
     /// Returns only once the queue has durably accepted the event.
-    async fn enqueue(&self, event: &Verified<'_>) -> Result<(), DependencyError>;
+    async fn enqueue(&self, event: &Verified<'_>) -> Result<(), EnqueueError>;
 }
 
 /// Where the webhook signing secret value lives.

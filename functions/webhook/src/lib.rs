@@ -12,7 +12,7 @@ use clerk_sync::config::WebhookConfig;
 use clerk_sync::domain::webhook::{EventTypeFilter, MAX_BODY_BYTES, Rejection, Unverified};
 pub use clerk_sync::edge::Reply;
 use clerk_sync::edge::{HttpHandler, error_response, json_response};
-use clerk_sync::ports::{DependencyError, EventQueue};
+use clerk_sync::ports::{DependencyError, EnqueueError, EventQueue};
 use clerk_sync::secret_cache::{KeysUnavailable, SecretCache};
 use clerk_sync::telemetry::error_chain;
 use lambda_http::http::{Method, StatusCode, header};
@@ -37,6 +37,8 @@ pub enum IngestError {
     InvalidBase64,
     #[error("body is larger than {MAX_BODY_BYTES} bytes")]
     TooLarge,
+    #[error("the event is too large for the queue ({size} bytes as a message, at most {limit})")]
+    TooLargeToQueue { size: usize, limit: usize },
     #[error(transparent)]
     Rejected(#[from] Rejection),
     #[error("signing secrets unavailable")]
@@ -59,7 +61,9 @@ impl IngestError {
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::InvalidBase64 => (StatusCode::BAD_REQUEST, "invalid_base64"),
-            Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::TooLarge | Self::TooLargeToQueue { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+            }
             Self::Rejected(R::MissingHeader(_)) => (StatusCode::BAD_REQUEST, "missing_header"),
             Self::Rejected(R::InvalidHeader(_)) => (StatusCode::BAD_REQUEST, "invalid_header"),
             Self::Rejected(R::BodyNotUtf8 | R::BodyNotJson(_)) => {
@@ -193,10 +197,10 @@ impl Webhook {
             );
             return Ok(Outcome::Ignored);
         }
-        self.queue
-            .enqueue(&event)
-            .await
-            .map_err(IngestError::QueueUnavailable)?;
+        self.queue.enqueue(&event).await.map_err(|e| match e {
+            EnqueueError::TooLarge { size, limit } => IngestError::TooLargeToQueue { size, limit },
+            EnqueueError::Unavailable(e) => IngestError::QueueUnavailable(e),
+        })?;
         tracing::info!(outcome = "queued", "event queued");
         Ok(Outcome::Queued {
             svix_id: event.svix_id.to_string(),

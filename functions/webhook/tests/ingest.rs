@@ -379,6 +379,44 @@ async fn body_over_256_kib_is_413_and_nothing_is_queued() {
 }
 
 #[tokio::test]
+async fn a_body_under_256_kib_that_would_not_fit_the_queue_is_413_and_nothing_is_queued() {
+    let h = harness("large-encoded").await;
+    // Within the body limit, but over the queue's once base64-encoded (U+FFFF cannot travel
+    // raw), or once its attributes are counted.
+    let encoded = format!(
+        r#"{{"type":"user.created","data":{{"id":"user_1","pad":"{}{}"}}}}"#,
+        "x".repeat(200 * 1024),
+        '\u{FFFF}'
+    );
+    let raw = format!(
+        r#"{{"type":"user.created","data":{{"id":"user_1","pad":"{}"}}}}"#,
+        "x".repeat(256 * 1024 - 60)
+    );
+    assert!(raw.len() <= 256 * 1024);
+    for body in [encoded, raw] {
+        let response = h.post_signed(&body).await;
+        assert_error(&response, 413, "payload_too_large", "");
+        assert!(
+            response.json()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("too large for the queue"),
+            "{}",
+            response.json()
+        );
+    }
+    h.assert_queue_empty().await;
+
+    // The largest body that fits is queued, not refused.
+    let fits = format!(
+        r#"{{"type":"user.created","data":{{"id":"user_1","pad":"{}"}}}}"#,
+        "x".repeat(256 * 1024 - 200)
+    );
+    assert_eq!(h.post_signed(&fits).await.status, 202);
+    assert_eq!(h.drain().await.len(), 1);
+}
+
+#[tokio::test]
 async fn other_methods_are_405_with_allow_and_other_paths_404() {
     let h = harness("routes").await;
     let body = devkit::fixture("user.created");

@@ -12,6 +12,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_sqs::types::QueueAttributeName as Q;
 use clerk_sync::adapters::dynamodb::{event_log, users};
+use clerk_sync::adapters::sqs::MAX_MESSAGE_BYTES;
 
 /// Receives before SQS moves a message to the dead-letter queue.
 pub const MAX_RECEIVE_COUNT: u32 = 5;
@@ -129,6 +130,7 @@ pub async fn provision(
         .create_queue()
         .queue_name(&names.dead_letter_queue)
         .attributes(Q::MessageRetentionPeriod, DLQ_RETENTION_SECONDS.to_string())
+        .attributes(Q::MaximumMessageSize, MAX_MESSAGE_BYTES.to_string())
         .send()
         .await
         .context("creating the dead-letter queue")?
@@ -145,6 +147,7 @@ pub async fn provision(
             names.visibility_timeout_seconds.to_string(),
         )
         .attributes(Q::MessageRetentionPeriod, RETENTION_SECONDS.to_string())
+        .attributes(Q::MaximumMessageSize, MAX_MESSAGE_BYTES.to_string())
         .attributes(Q::RedrivePolicy, redrive.to_string())
         .send()
         .await
