@@ -179,6 +179,7 @@ fn every_function_gets_exactly_the_variables_its_config_reads() {
             ApiConfig::AUTHORIZED_PARTIES,
             ApiConfig::CLOCK_SKEW,
             ApiConfig::ADMIN_CLAIM,
+            ApiConfig::REFUSE_PENDING_SESSIONS,
             ApiConfig::API_URL,
             ApiConfig::SECRET_KEY_ID,
             ApiConfig::LAZY_SYNC,

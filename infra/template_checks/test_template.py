@@ -51,6 +51,7 @@ FUNCTION_ENV = {
         "CLERK_AUTHORIZED_PARTIES": {"Ref": "ClerkAuthorizedParties"},
         "CLERK_CLOCK_SKEW_SECONDS": "5",
         "CLERK_ADMIN_CLAIM": {"Ref": "ClerkAdminClaim"},
+        "CLERK_REFUSE_PENDING_SESSIONS": {"Ref": "ClerkRefusePendingSessions"},
         "CLERK_API_URL": "https://api.clerk.com/v1",
         "CLERK_SECRET_KEY_ID": {"Ref": "ClerkSecretKey"},
         "LAZY_SYNC": {"Ref": "LazySync"},
@@ -600,6 +601,11 @@ def check_clerk_token_parameters(t):
         problems.append("ClerkJwtKey: not NoEcho")
     if [str(v) for v in params.get("LazySync", {}).get("AllowedValues", [])] != ["true", "false"]:
         problems.append("LazySync: allowed values are not true/false (the code refuses anything else)")
+    pending = params.get("ClerkRefusePendingSessions", {})
+    if [str(v) for v in pending.get("AllowedValues", [])] != ["true", "false"]:
+        problems.append("ClerkRefusePendingSessions: allowed values are not true/false (the code refuses anything else)")
+    if str(pending.get("Default")) != "false":
+        problems.append("ClerkRefusePendingSessions: not off by default (it is an opt-in)")
 
     def set_(param):
         return {"Fn::Not": [{"Fn::Equals": [{"Ref": param}, ""]}]}
@@ -907,6 +913,8 @@ MUTATIONS = [
           {"Ref": "WebhookSigningSecret"})),
     (check_function_environments, "api lazy sync hard-wired on",
      _set([R, "ApiFunction", P, "Environment", "Variables", "LAZY_SYNC"], "true")),
+    (check_function_environments, "api refusing pending sessions whatever the parameter says",
+     _set([R, "ApiFunction", P, "Environment", "Variables", "CLERK_REFUSE_PENDING_SESSIONS"], "true")),
     (check_function_environments, "api without its issuer",
      _set([R, "ApiFunction", P, "Environment", "Variables", "CLERK_ISSUER"], None)),
     (check_no_wildcard_iam, "dynamodb:* on the users table",
@@ -974,6 +982,10 @@ MUTATIONS = [
           {"Fn::Not": [{"Fn::Equals": [{"Ref": "ClerkJwksUrl"}, ""]}]})),
     (check_clerk_token_parameters, "PEM echoed",
      _set(["Parameters", "ClerkJwtKey", "NoEcho"], None)),
+    (check_clerk_token_parameters, "pending sessions spelt yes/no",
+     _set(["Parameters", "ClerkRefusePendingSessions", "AllowedValues"], ["yes", "no"])),
+    (check_clerk_token_parameters, "pending sessions refused unless told otherwise",
+     _set(["Parameters", "ClerkRefusePendingSessions", "Default"], "true")),
     (check_http_api, "access logs in plain text",
      _set([R, "HttpApi", P, "AccessLogSettings", "Format"], "$context.requestId $context.status")),
     (check_http_api, "no throttling",
@@ -1024,6 +1036,7 @@ SAMCONFIG_MUTATIONS = [
     ("staging accepting tokens minted for any site", _override("staging", "ClerkAuthorizedParties", "")),
     ("a JWKS URL over plain HTTP", _override("prod", "ClerkJwksUrl", "http://clerk.example.com/.well-known/jwks.json")),
     ("lazy sync spelt on", _override("staging", "LazySync", "on")),
+    ("refusing pending sessions spelt on", _override("prod", "ClerkRefusePendingSessions", "on")),
     ("an admin claim without a value", _override("prod", "ClerkAdminClaim", "metadata.role")),
 ]
 

@@ -16,6 +16,7 @@ fn bench(c: &mut Criterion) {
         authorized_parties: Some(vec![LOCAL_AZP.to_owned()]),
         leeway_seconds: 5,
         admin: Some(AdminClaim::parse("o.rol=admin").unwrap()),
+        refuse_pending_sessions: true,
     };
     let mut claims = keys.claims("user_35kQ7zvT0cWnHq1d2xXy9RbLmAa");
     claims["o"] =

@@ -17,7 +17,7 @@ use clerk_sync::adapters::secrets_manager::SecretsManagerSource;
 use clerk_sync::adapters::sqs::SqsEventQueue;
 use clerk_sync::config::{ApiConfig, KeysConfig};
 use clerk_sync::domain::auth::{
-    AuthError, BearerToken, Principal, TokenPolicy, VerificationKeys, token_kid, verify,
+    AuthError, BearerToken, Principal, TokenPolicy, UnverifiedToken, VerificationKeys,
 };
 use clerk_sync::domain::delivery::{Failure, LogRecord, Outcome};
 use clerk_sync::domain::user::{Stored, UserEvent, UserId, UserProfile};
@@ -144,13 +144,13 @@ pub enum Keys {
 }
 
 impl Keys {
-    async fn for_token(&self, token: &BearerToken) -> Result<Arc<VerificationKeys>, ApiError> {
+    /// The keys to check a token naming `kid` with.
+    async fn for_kid(&self, kid: Option<&str>) -> Result<Arc<VerificationKeys>, ApiError> {
         match self {
             Self::Pinned(keys) => Ok(keys.clone()),
             Self::Jwks(cache) => {
-                let kid = token_kid(token)?;
                 let keys = cache.current().await.map_err(ApiError::KeysUnavailable)?;
-                if keys.knows(kid.as_deref()) {
+                if keys.knows(kid) {
                     return Ok(keys);
                 }
                 // A new signing key (Clerk rotated), or a forged kid: refetch, bounded.
@@ -296,8 +296,10 @@ impl Api {
             .get(header::AUTHORIZATION)
             .map(|v| v.to_str().unwrap_or("\u{0}"));
         let token = BearerToken::from_authorization(header)?;
-        let keys = self.deps.keys.for_token(&token).await?;
-        Ok(verify(&token, &keys, &self.policy, now_ms() / 1000)?)
+        // Header checks first: a token they refuse costs no key lookup or JWKS fetch.
+        let token = UnverifiedToken::parse(&token)?;
+        let keys = self.deps.keys.for_kid(token.kid()).await?;
+        Ok(token.verify(&keys, &self.policy, now_ms() / 1000)?)
     }
 
     async fn stored(&self, id: &UserId) -> Result<Option<Stored>, ApiError> {

@@ -9,7 +9,7 @@ use api::{Api, Dependencies, Keys};
 use clerk_sync::adapters::dynamodb::{DynamoEventLog, DynamoUserStore};
 use clerk_sync::adapters::secrets_manager::SecretsManagerSource;
 use clerk_sync::adapters::sqs::SqsEventQueue;
-use clerk_sync::domain::auth::{AdminClaim, TokenPolicy, VerificationKeys};
+use clerk_sync::domain::auth::{AdminClaim, AuthError, TokenPolicy, VerificationKeys};
 use clerk_sync::domain::delivery::{LogRecord, Outcome, Source};
 use clerk_sync::domain::user::{Stored, UserEvent, UserId};
 use clerk_sync::ports::{ClerkApi, UserStore};
@@ -19,7 +19,7 @@ use devkit::emulator::{Emulator, sdk_config_for};
 use devkit::lambda::{JsonFn, json_fn};
 use devkit::resources::{Names, Resources, provision};
 use devkit::signing::{DEV_WEBHOOK_SECRET, now};
-use devkit::tokens::{DevKeys, LOCAL_AZP, LOCAL_ISSUER, forge};
+use devkit::tokens::{DevKeys, LOCAL_AZP, LOCAL_ISSUER, category, forge};
 use http::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path};
@@ -41,6 +41,7 @@ fn policy() -> TokenPolicy {
         authorized_parties: Some(vec![LOCAL_AZP.to_owned()]),
         leeway_seconds: 5,
         admin: Some(AdminClaim::parse("metadata.role=admin").unwrap()),
+        refuse_pending_sessions: false,
     }
 }
 
@@ -61,6 +62,7 @@ struct Options {
     jwks_min_refresh: Duration,
     /// JWKS served on the first fetch only (then the standard one).
     first_jwks: Option<Value>,
+    refuse_pending_sessions: bool,
 }
 
 impl Default for Options {
@@ -72,6 +74,7 @@ impl Default for Options {
             pinned_pem: false,
             jwks_min_refresh: Duration::from_secs(30),
             first_jwks: None,
+            refuse_pending_sessions: false,
         }
     }
 }
@@ -150,7 +153,10 @@ async fn harness_with(label: &str, options: Options) -> Harness {
             log: Arc::new(event_log(&sdk, &resources)),
             retention_days: 30,
         },
-        policy(),
+        TokenPolicy {
+            refuse_pending_sessions: options.refuse_pending_sessions,
+            ..policy()
+        },
     );
     Harness {
         function: json_fn(api::lambda_service(Arc::new(app))),
@@ -294,9 +300,37 @@ fn assert_unauthorized(response: &HttpResponse, error: &str) {
     assert_eq!(response.json()["error"]["code"], "unauthorized");
 }
 
+/// A 401 for exactly `refusal`: its RFC 6750 challenge and its message.
+fn assert_refused(response: &HttpResponse, refusal: AuthError) {
+    assert_unauthorized(response, "invalid_token");
+    assert_eq!(
+        response.header("www-authenticate"),
+        Some(refusal.challenge().as_str())
+    );
+    assert_eq!(response.json()["error"]["message"], refusal.to_string());
+}
+
 /// Valid claims for `user`, to be spoiled one at a time.
 fn claims(user: &str) -> Value {
     keys().claims(user)
+}
+
+/// A token for `user` signed with the instance key, its session-token header changed: `field`
+/// set to `value`, or removed when `value` is null.
+fn with_header(user: &str, field: &str, value: Value) -> String {
+    let mut header = keys().header();
+    match value {
+        Value::Null => drop(header.as_object_mut().unwrap().remove(field)),
+        value => header[field] = value,
+    }
+    keys().sign_with_header(&header, &claims(user))
+}
+
+/// A token for `user` whose session status (`sts`) is `status`.
+fn with_session_status(user: &str, status: &str) -> String {
+    let mut c = claims(user);
+    c["sts"] = status.into();
+    keys().sign(&c)
 }
 
 #[tokio::test]
@@ -475,6 +509,71 @@ async fn a_key_clerk_starts_signing_with_is_fetched_on_its_first_unknown_kid() {
     assert_eq!(h.get(ME, &old.mint(ADA)).await.status, 200);
     // Clerk rotated: tokens now carry the new key's kid, which the cached JWKS lacks.
     assert_eq!(h.get(ME, &keys().mint(ADA)).await.status, 200);
+}
+
+#[tokio::test]
+async fn session_tokens_read_the_user_with_the_session_category_or_without_any() {
+    let h = harness("cat-session").await;
+    h.seed(ADA, 20).await;
+    // The session category, and the one instances with `use_ignore_jwt_cat` put on every token.
+    for cat in [category::SESSION_TOKEN, category::IGNORED] {
+        let session = with_header(ADA, "cat", cat.into());
+        let response = h.get(ME, &session).await;
+        assert_eq!(response.status, 200, "{cat}: {}", response.json());
+        assert_eq!(response.json()["id"], ADA);
+    }
+    // Tokens minted before Clerk added `cat` have none.
+    let uncategorised = with_header(ADA, "cat", Value::Null);
+    let response = h.get(ME, &uncategorised).await;
+    assert_eq!(response.status, 200, "{}", response.json());
+    assert_eq!(response.json()["id"], ADA);
+}
+
+#[tokio::test]
+async fn jwt_template_and_machine_tokens_signed_with_the_instance_key_cannot_read_users() {
+    let h = harness("cat-other").await;
+    h.seed(ADA, 20).await;
+    for cat in [category::JWT_TEMPLATE, category::MACHINE_TOKEN] {
+        let token = with_header(ADA, "cat", cat.into());
+        assert_refused(&h.get(ME, &token).await, AuthError::NotASessionToken);
+        assert_refused(
+            &h.get(&format!("/v1/users/{ADA}"), &token).await,
+            AuthError::NotASessionToken,
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_token_typed_other_than_jwt_is_refused() {
+    let h = harness("typ").await;
+    h.seed(ADA, 20).await;
+    let access_token = with_header(ADA, "typ", "at+jwt".into());
+    assert_refused(&h.get(ME, &access_token).await, AuthError::WrongType);
+}
+
+#[tokio::test]
+async fn pending_sessions_read_users_unless_the_api_refuses_them() {
+    let lenient = harness("sts-default").await;
+    lenient.seed(ADA, 20).await;
+    let response = lenient.get(ME, &with_session_status(ADA, "pending")).await;
+    assert_eq!(response.status, 200, "{}", response.json());
+
+    let strict = harness_with(
+        "sts-refused",
+        Options {
+            refuse_pending_sessions: true,
+            ..Options::default()
+        },
+    )
+    .await;
+    strict.seed(ADA, 20).await;
+    assert_refused(
+        &strict.get(ME, &with_session_status(ADA, "pending")).await,
+        AuthError::PendingSession,
+    );
+    let response = strict.get(ME, &with_session_status(ADA, "active")).await;
+    assert_eq!(response.status, 200, "{}", response.json());
+    assert_eq!(response.json()["id"], ADA);
 }
 
 #[tokio::test]

@@ -38,6 +38,19 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         self.optional(name).ok_or(ConfigError::Missing(name))
     }
 
+    /// `true`/`on`/`1` or `false`/`off`/`0`; `default` when unset.
+    pub fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.optional(name).as_deref() {
+            None => Ok(default),
+            Some("true" | "on" | "1") => Ok(true),
+            Some("false" | "off" | "0") => Ok(false),
+            Some(other) => Err(ConfigError::Invalid {
+                name,
+                reason: format!("{other:?} is not true/false"),
+            }),
+        }
+    }
+
     pub fn seconds(&self, name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
         match self.optional(name) {
             None => Ok(default),
@@ -189,6 +202,7 @@ impl ApiConfig {
     pub const AUTHORIZED_PARTIES: &'static str = "CLERK_AUTHORIZED_PARTIES";
     pub const CLOCK_SKEW: &'static str = "CLERK_CLOCK_SKEW_SECONDS";
     pub const ADMIN_CLAIM: &'static str = "CLERK_ADMIN_CLAIM";
+    pub const REFUSE_PENDING_SESSIONS: &'static str = "CLERK_REFUSE_PENDING_SESSIONS";
     pub const API_URL: &'static str = "CLERK_API_URL";
     pub const SECRET_KEY_ID: &'static str = "CLERK_SECRET_KEY_ID";
     pub const LAZY_SYNC: &'static str = "LAZY_SYNC";
@@ -225,16 +239,7 @@ impl ApiConfig {
                 name: Self::ADMIN_CLAIM,
                 reason,
             })?;
-        let lazy_sync = match env.optional(Self::LAZY_SYNC).as_deref() {
-            None | Some("true" | "on" | "1") => true,
-            Some("false" | "off" | "0") => false,
-            Some(other) => {
-                return Err(ConfigError::Invalid {
-                    name: Self::LAZY_SYNC,
-                    reason: format!("{other:?} is not true/false"),
-                });
-            }
-        };
+        let lazy_sync = env.flag(Self::LAZY_SYNC, true)?;
         let skew = env.seconds(Self::CLOCK_SKEW, Duration::from_secs(5))?;
         if skew > Duration::from_secs(60) {
             return Err(ConfigError::Invalid {
@@ -264,6 +269,7 @@ impl ApiConfig {
                 authorized_parties: parties.filter(|p| !p.is_empty()),
                 leeway_seconds: skew.as_secs() as i64,
                 admin,
+                refuse_pending_sessions: env.flag(Self::REFUSE_PENDING_SESSIONS, false)?,
             },
             clerk_api_url: env
                 .optional(Self::API_URL)
@@ -398,7 +404,34 @@ mod tests {
         );
         assert!(c.policy.admin.is_some() && !c.lazy_sync);
         assert_eq!(c.policy.leeway_seconds, 5);
+        assert!(!c.policy.refuse_pending_sessions, "opt-in: off by default");
         let bad_claim = [&full[..], &[("CLERK_ADMIN_CLAIM", "admin")]].concat();
         assert!(ApiConfig::from(&env(&bad_claim)).is_err());
+    }
+
+    #[test]
+    fn refusing_pending_sessions_is_read_like_lazy_sync_and_a_typo_fails_naming_it() {
+        let base = [
+            ("USERS_TABLE", "users"),
+            ("EVENT_LOG_TABLE", "log"),
+            ("EVENTS_QUEUE_URL", "http://q"),
+            (
+                "CLERK_JWKS_URL",
+                "https://clerk.example.com/.well-known/jwks.json",
+            ),
+        ];
+        for (value, refused) in [("true", true), ("on", true), ("1", true), ("false", false)] {
+            let vars = [&base[..], &[("CLERK_REFUSE_PENDING_SESSIONS", value)]].concat();
+            let c = ApiConfig::from(&env(&vars)).unwrap();
+            assert_eq!(c.policy.refuse_pending_sessions, refused, "{value}");
+        }
+        let typo = [&base[..], &[("CLERK_REFUSE_PENDING_SESSIONS", "yes")]].concat();
+        assert!(matches!(
+            ApiConfig::from(&env(&typo)),
+            Err(ConfigError::Invalid {
+                name: "CLERK_REFUSE_PENDING_SESSIONS",
+                ..
+            })
+        ));
     }
 }

@@ -3,13 +3,22 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
 
 /// The issuer the local stack's tokens carry (a Clerk Frontend API URL in production).
 pub const LOCAL_ISSUER: &str = "https://clerk.local.dev";
 /// The authorized party (`azp`) the local stack's tokens carry.
 pub const LOCAL_AZP: &str = "http://localhost:5173";
+
+/// The `cat` header Clerk puts on each kind of token it signs with the instance key.
+pub mod category {
+    pub const SESSION_TOKEN: &str = "cl_B7d4PD111AAA";
+    pub const JWT_TEMPLATE: &str = "cl_B7d4PD222AAA";
+    pub const MACHINE_TOKEN: &str = "cl_B7d4PD333AAA";
+    /// Stamped on every kind of token by instances with `use_ignore_jwt_cat`.
+    pub const IGNORED: &str = "cl_I7d4PD111III";
+}
 
 /// An RSA key pair generated for this run.
 #[derive(Clone)]
@@ -75,19 +84,33 @@ impl DevKeys {
             "exp": now + 60,
             "jti": format!("jti{now:x}"),
             "v": 2,
+            "sts": "active",
         })
     }
 
-    /// Signs `claims` with this key (RS256, this `kid`).
-    pub fn sign(&self, claims: &Value) -> String {
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(self.kid.clone());
-        self.sign_with_header(&header, claims)
+    /// The protected header of Clerk's session tokens: RS256, this `kid`, `typ` and `cat`.
+    /// Change or remove fields to mint other kinds of token.
+    pub fn header(&self) -> Value {
+        json!({
+            "alg": "RS256",
+            "cat": category::SESSION_TOKEN,
+            "kid": self.kid,
+            "typ": "JWT",
+        })
     }
 
-    pub fn sign_with_header(&self, header: &Header, claims: &Value) -> String {
+    /// Signs `claims` as a session token (RS256, this `kid`).
+    pub fn sign(&self, claims: &Value) -> String {
+        self.sign_with_header(&self.header(), claims)
+    }
+
+    /// Signs `claims` under `header` exactly as given (RS256 with this key, whatever `alg` says).
+    pub fn sign_with_header(&self, header: &Value, claims: &Value) -> String {
         let key = EncodingKey::from_rsa_pem(self.private_pem.as_bytes()).expect("our own key");
-        jsonwebtoken::encode(header, claims, &key).expect("signing")
+        let message = signing_input(header, claims);
+        let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &key, Algorithm::RS256)
+            .expect("signing");
+        format!("{message}.{signature}")
     }
 
     /// A session token for `user_id`, valid for the next 60 s.
@@ -100,9 +123,17 @@ impl DevKeys {
 /// (`alg: none`, HS256 key confusion, tampering).
 pub fn forge(header: &Value, claims: &Value, signature: &[u8]) -> String {
     format!(
-        "{}.{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        "{}.{}",
+        signing_input(header, claims),
         URL_SAFE_NO_PAD.encode(signature)
+    )
+}
+
+/// `base64url(header).base64url(claims)`, what a JWS signature covers.
+fn signing_input(header: &Value, claims: &Value) -> String {
+    format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
     )
 }

@@ -1,12 +1,18 @@
 //! Clerk session tokens: the bearer token from `Authorization`, the verification keys, and the
-//! checks — RS256 only, signature before claims, `exp`/`nbf`/`iat` with a bounded clock skew,
-//! `sub`, and `iss`/`azp` when configured. Equal to or stricter than Clerk's own `verifyToken`.
+//! checks, in order. Header (decoded once): `alg` RS256 only, `typ` absent or exactly `JWT`, `cat`
+//! absent or a session token's, so JWT-template and machine tokens signed with the same instance key
+//! are refused. Then the key (by `kid`), the signature before any claim, `exp`/`nbf`/`iat` with a
+//! bounded clock skew, `sub`, `iss` and `azp` when configured, and pending sessions (`sts`) when
+//! asked. Equal to or stricter than Clerk's own `verifyToken`.
 
 use std::collections::HashMap;
 use std::fmt;
 
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey};
 use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
 use super::user::UserId;
@@ -22,6 +28,10 @@ pub enum AuthError {
     Malformed,
     #[error("the token's algorithm is not RS256")]
     UnsupportedAlgorithm,
+    #[error("the token's `typ` header is not JWT")]
+    WrongType,
+    #[error("the token is not a Clerk session token")]
+    NotASessionToken,
     #[error("the token is signed with an unknown key")]
     UnknownKey,
     #[error("the token's signature is invalid")]
@@ -38,6 +48,8 @@ pub enum AuthError {
     WrongIssuer,
     #[error("the token's authorized party is not accepted")]
     UnauthorizedParty,
+    #[error("the token's session is pending: sign-in is not complete")]
+    PendingSession,
 }
 
 impl AuthError {
@@ -293,6 +305,9 @@ pub struct TokenPolicy {
     pub leeway_seconds: i64,
     /// The claim that grants reading other users (`CLERK_ADMIN_CLAIM`).
     pub admin: Option<AdminClaim>,
+    /// Refuse sessions whose `sts` is `pending`: signed in, but with a step such as MFA or
+    /// choosing an organisation still to do (`CLERK_REFUSE_PENDING_SESSIONS`).
+    pub refuse_pending_sessions: bool,
 }
 
 impl Default for TokenPolicy {
@@ -302,6 +317,7 @@ impl Default for TokenPolicy {
             authorized_parties: None,
             leeway_seconds: 5,
             admin: None,
+            refuse_pending_sessions: false,
         }
     }
 }
@@ -314,16 +330,124 @@ pub struct Principal {
     pub is_admin: bool,
 }
 
-/// The `kid` a token names, for choosing (or refetching) keys. Errors are the token's.
-pub fn token_kid(token: &BearerToken) -> Result<Option<String>, AuthError> {
-    let header = jsonwebtoken::decode_header(token.expose()).map_err(|e| match e.kind() {
-        jsonwebtoken::errors::ErrorKind::InvalidAlgorithmName => AuthError::UnsupportedAlgorithm,
-        _ => AuthError::Malformed,
-    })?;
-    if header.alg != Algorithm::RS256 {
-        return Err(AuthError::UnsupportedAlgorithm);
+/// The `cat` header of Clerk session tokens. JWT-template (`cl_B7d4PD222AAA`) and machine
+/// (`cl_B7d4PD333AAA`) tokens are signed with the same instance key and differ only here.
+pub const SESSION_TOKEN_CATEGORY: &str = "cl_B7d4PD111AAA";
+
+/// The `cat` that instances with Clerk's `use_ignore_jwt_cat` setting stamp on every token,
+/// whatever its kind. It says nothing, so Clerk's SDKs treat it as absent, and so do we: on such
+/// an instance a template token cannot be told from a session token by its header (see README).
+pub const IGNORED_CATEGORY: &str = "cl_I7d4PD111III";
+
+/// The protected header fields the checks read; the rest are ignored, as Clerk ignores them.
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    /// `Some(Value::Null)` for `"typ": null`, which Clerk refuses; `None` when absent.
+    #[serde(default, deserialize_with = "present")]
+    typ: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    cat: Option<Value>,
+    kid: Option<String>,
+}
+
+/// A field that is present, `null` included (a plain `Option` reads `null` as absent).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+/// A bearer token whose header passed: RS256, a `typ` of `JWT` and a session token's `cat` (each
+/// absent or exactly that). Nothing else in it is trusted yet; its `kid` only chooses a key.
+pub struct UnverifiedToken<'t> {
+    /// `header.payload`, what the signature covers.
+    signing_input: &'t str,
+    payload: &'t str,
+    signature: &'t str,
+    kid: Option<String>,
+}
+
+impl fmt::Debug for UnverifiedToken<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnverifiedToken")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
-    Ok(header.kid)
+}
+
+impl<'t> UnverifiedToken<'t> {
+    /// Decodes the header, once, and checks `alg`, `typ` and `cat`. No key or signature work is
+    /// spent on a token these refuse.
+    pub fn parse(token: &'t BearerToken) -> Result<Self, AuthError> {
+        let (signing_input, signature) = token
+            .expose()
+            .rsplit_once('.')
+            .ok_or(AuthError::Malformed)?;
+        let (header, payload) = signing_input
+            .split_once('.')
+            .filter(|(_, payload)| !payload.contains('.'))
+            .ok_or(AuthError::Malformed)?;
+        let header: Header = URL_SAFE_NO_PAD
+            .decode(header)
+            .ok()
+            .and_then(|json| serde_json::from_slice(&json).ok())
+            .ok_or(AuthError::Malformed)?;
+        if header.alg != "RS256" {
+            return Err(AuthError::UnsupportedAlgorithm);
+        }
+        // Exactly `JWT`, as Clerk compares it. RFC 7515 makes `typ` a media type, so
+        // case-insensitive, but Clerk refuses `jwt` and only ever mints `JWT`: accepting other
+        // spellings would be laxer than Clerk for no token Clerk issues.
+        if header.typ.is_some_and(|typ| typ != "JWT") {
+            return Err(AuthError::WrongType);
+        }
+        // Absent on tokens minted before Clerk added categories, and meaningless when it is the
+        // ignored category; any other value (including a non-string) is another kind of token.
+        if header
+            .cat
+            .is_some_and(|cat| cat != SESSION_TOKEN_CATEGORY && cat != IGNORED_CATEGORY)
+        {
+            return Err(AuthError::NotASessionToken);
+        }
+        Ok(Self {
+            signing_input,
+            payload,
+            signature,
+            kid: header.kid,
+        })
+    }
+
+    /// The key id the header names, for choosing (or refetching) keys.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// Checks the signature with `keys`, then the claims against `policy` at `now` (Unix
+    /// seconds).
+    pub fn verify(
+        &self,
+        keys: &VerificationKeys,
+        policy: &TokenPolicy,
+        now: i64,
+    ) -> Result<Principal, AuthError> {
+        let key = keys.key_for(self.kid()).ok_or(AuthError::UnknownKey)?;
+        // The algorithm is fixed here, never taken from the token.
+        let valid = jsonwebtoken::crypto::verify(
+            self.signature,
+            self.signing_input.as_bytes(),
+            key,
+            Algorithm::RS256,
+        )
+        .map_err(|_| AuthError::Malformed)?;
+        if !valid {
+            return Err(AuthError::BadSignature);
+        }
+        let claims: Map<String, Value> = URL_SAFE_NO_PAD
+            .decode(self.payload)
+            .ok()
+            .and_then(|json| serde_json::from_slice(&json).ok())
+            .ok_or(AuthError::Malformed)?;
+        check_claims(&claims, policy, now)
+    }
 }
 
 /// Verifies `token` at `now` (Unix seconds): header, signature, then claims.
@@ -333,22 +457,15 @@ pub fn verify(
     policy: &TokenPolicy,
     now: i64,
 ) -> Result<Principal, AuthError> {
-    let kid = token_kid(token)?;
-    let key = keys.key_for(kid.as_deref()).ok_or(AuthError::UnknownKey)?;
-    let mut validation = Validation::new(Algorithm::RS256);
-    // Time and issuer checks are ours (below), with an explicit clock and clear errors.
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.validate_aud = false;
-    validation.required_spec_claims.clear();
-    let claims = jsonwebtoken::decode::<Map<String, Value>>(token.expose(), key, &validation)
-        .map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::InvalidSignature => AuthError::BadSignature,
-            jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => AuthError::UnsupportedAlgorithm,
-            _ => AuthError::Malformed,
-        })?
-        .claims;
+    UnverifiedToken::parse(token)?.verify(keys, policy, now)
+}
 
+/// The claims of a token whose signature holds.
+fn check_claims(
+    claims: &Map<String, Value>,
+    policy: &TokenPolicy,
+    now: i64,
+) -> Result<Principal, AuthError> {
     let time = |name: &'static str| {
         claims
             .get(name)
@@ -381,16 +498,22 @@ pub fn verify(
             return Err(AuthError::UnauthorizedParty);
         }
     }
+    if policy.refuse_pending_sessions
+        && claims.get("sts").and_then(Value::as_str) == Some("pending")
+    {
+        return Err(AuthError::PendingSession);
+    }
     Ok(Principal {
         user_id,
         session_id: claims.get("sid").and_then(Value::as_str).map(str::to_owned),
-        is_admin: policy.admin.as_ref().is_some_and(|a| a.holds(&claims)),
+        is_admin: policy.admin.as_ref().is_some_and(|a| a.holds(claims)),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn only_bearer_authorization_headers_yield_a_token() {
@@ -434,6 +557,163 @@ mod tests {
         assert!(!claim.holds(&claims(serde_json::json!({"rol": "admin"}))));
         assert!(AdminClaim::parse("role").is_err());
         assert!(AdminClaim::parse(".x=1").is_err());
+    }
+
+    fn dev_keys() -> &'static devkit::tokens::DevKeys {
+        static KEYS: std::sync::OnceLock<devkit::tokens::DevKeys> = std::sync::OnceLock::new();
+        KEYS.get_or_init(devkit::tokens::DevKeys::generate)
+    }
+
+    fn pinned() -> VerificationKeys {
+        VerificationKeys::from_pem(&dev_keys().public_pem).unwrap()
+    }
+
+    /// A token signed with the instance key whose header has `field` set to `value` (`None`:
+    /// removed) and whose claims are valid now.
+    fn with_header(field: &str, value: Option<Value>) -> BearerToken {
+        let mut header = dev_keys().header();
+        match value {
+            Some(v) => header[field] = v,
+            None => drop(header.as_object_mut().unwrap().remove(field)),
+        }
+        BearerToken::new(dev_keys().sign_with_header(&header, &dev_keys().claims("user_a")))
+    }
+
+    fn check(token: &BearerToken, policy: &TokenPolicy) -> Result<Principal, AuthError> {
+        verify(token, &pinned(), policy, devkit::signing::now())
+    }
+
+    #[test]
+    fn session_tokens_pass_with_the_session_category_or_none() {
+        let default = TokenPolicy::default();
+        let session = with_header("cat", Some(SESSION_TOKEN_CATEGORY.into()));
+        assert_eq!(
+            check(&session, &default).unwrap().user_id.as_str(),
+            "user_a"
+        );
+        assert!(check(&with_header("cat", None), &default).is_ok());
+        assert!(check(&with_header("cat", Some(IGNORED_CATEGORY.into())), &default).is_ok());
+        assert!(check(&with_header("typ", None), &default).is_ok());
+    }
+
+    #[test]
+    fn template_machine_and_unknown_categories_are_refused_before_any_key_is_chosen() {
+        let template = with_header("cat", Some("cl_B7d4PD222AAA".into()));
+        assert_eq!(
+            check(&template, &TokenPolicy::default()).unwrap_err(),
+            AuthError::NotASessionToken
+        );
+        // No key at all: the header is refused first, so this is not `UnknownKey`.
+        assert_eq!(
+            verify(
+                &template,
+                &VerificationKeys::default(),
+                &TokenPolicy::default(),
+                0
+            )
+            .unwrap_err(),
+            AuthError::NotASessionToken
+        );
+        for cat in [
+            json!("cl_B7d4PD333AAA"),
+            json!("cl_b7d4pd111aaa"),
+            json!(""),
+            Value::Null,
+            json!(1),
+            json!(["cl_B7d4PD111AAA"]),
+        ] {
+            assert_eq!(
+                UnverifiedToken::parse(&with_header("cat", Some(cat.clone()))).unwrap_err(),
+                AuthError::NotASessionToken,
+                "{cat}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_typ_other_than_exactly_jwt_is_refused() {
+        for typ in [
+            json!("at+jwt"),
+            json!("jwt"),
+            json!("JOSE"),
+            Value::Null,
+            json!(1),
+        ] {
+            assert_eq!(
+                check(
+                    &with_header("typ", Some(typ.clone())),
+                    &TokenPolicy::default()
+                )
+                .unwrap_err(),
+                AuthError::WrongType,
+                "{typ}"
+            );
+        }
+    }
+
+    #[test]
+    fn pending_sessions_are_refused_only_when_the_policy_says_so() {
+        let token = |sts: Option<&str>| {
+            let mut claims = dev_keys().claims("user_a");
+            match sts {
+                Some(sts) => claims["sts"] = sts.into(),
+                None => drop(claims.as_object_mut().unwrap().remove("sts")),
+            }
+            BearerToken::new(dev_keys().sign(&claims))
+        };
+        let lenient = TokenPolicy::default();
+        let strict = TokenPolicy {
+            refuse_pending_sessions: true,
+            ..TokenPolicy::default()
+        };
+        assert!(check(&token(Some("pending")), &lenient).is_ok());
+        assert_eq!(
+            check(&token(Some("pending")), &strict).unwrap_err(),
+            AuthError::PendingSession
+        );
+        assert!(check(&token(Some("active")), &strict).is_ok());
+        assert!(
+            check(&token(None), &strict).is_ok(),
+            "v1 tokens have no `sts`"
+        );
+    }
+
+    #[test]
+    fn tokens_that_are_not_three_segments_or_not_json_are_malformed() {
+        let genuine = dev_keys().mint("user_a");
+        for token in [
+            format!("{genuine}.extra"),
+            genuine.replacen('.', "", 1),
+            format!("e30.{}", genuine.split_once('.').unwrap().1),
+            format!("bm90IGpzb24.{}", genuine.split_once('.').unwrap().1),
+        ] {
+            assert_eq!(
+                check(&BearerToken::new(token), &TokenPolicy::default()).unwrap_err(),
+                AuthError::Malformed
+            );
+        }
+    }
+
+    #[test]
+    fn header_and_pending_session_refusals_are_invalid_token_challenges() {
+        for e in [
+            AuthError::WrongType,
+            AuthError::NotASessionToken,
+            AuthError::PendingSession,
+        ] {
+            let description = e.to_string();
+            // Inside the challenge's quoted-string: no quote or backslash, printable ASCII only.
+            assert!(
+                description
+                    .bytes()
+                    .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\'),
+                "{description}"
+            );
+            assert_eq!(
+                e.challenge(),
+                format!("Bearer error=\"invalid_token\", error_description=\"{description}\"")
+            );
+        }
     }
 
     #[test]
