@@ -751,11 +751,7 @@ async fn a_concurrent_webhook_newer_than_the_fetched_copy_wins() {
             .set_delay(Duration::from_millis(700)),
     )
     .await;
-    let token = keys().mint(ADA);
-    let (response, ()) = tokio::join!(h.get(ME, &token), async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        h.seed(ADA, 20).await;
-    });
+    let response = h.me_while_clerk_answers(ADA, h.seed(ADA, 20)).await;
     assert_eq!(response.status, 200);
     assert_eq!(response.json()["updated_at"], 20);
     let stored = h.store().get(&UserId::parse(ADA).unwrap()).await.unwrap();
@@ -1039,11 +1035,28 @@ impl Harness {
             .collect()
     }
 
-    async fn clerk_was_asked_for(&self, user: &str) -> bool {
-        let asked = self.clerk.received_requests().await.unwrap_or_default();
-        asked
-            .iter()
-            .any(|r| r.url.path() == format!("/v1/users/{user}"))
+    /// `GET /v1/users/me` as `user`, with `meanwhile` run once Clerk has been asked for the user
+    /// and while its (delayed) answer is still on the way: no timing margin to miss.
+    async fn me_while_clerk_answers(
+        &self,
+        user: &str,
+        meanwhile: impl std::future::Future<Output = ()>,
+    ) -> HttpResponse {
+        let token = keys().mint(user);
+        let asked = async {
+            loop {
+                let requests = self.clerk.received_requests().await.unwrap_or_default();
+                if requests
+                    .iter()
+                    .any(|r| r.url.path() == format!("/v1/users/{user}"))
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            meanwhile.await;
+        };
+        tokio::join!(self.get(ME, &token), asked).0
     }
 
     async fn stored(&self, user: &str) -> Option<Stored> {
@@ -1108,15 +1121,8 @@ async fn a_lazy_sync_racing_a_delete_answers_not_found_and_is_recorded_stale() {
             .set_delay(Duration::from_millis(700)),
     )
     .await;
-    let token = keys().mint(ADA);
 
-    // The delete lands once Clerk has been asked, while its answer is still on the way.
-    let (response, ()) = tokio::join!(h.get(ME, &token), async {
-        while !h.clerk_was_asked_for(ADA).await {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        h.seed_deleted(ADA).await;
-    });
+    let response = h.me_while_clerk_answers(ADA, h.seed_deleted(ADA)).await;
 
     assert_eq!(response.status, 404, "{}", response.json());
     assert_eq!(response.json()["error"]["code"], "user_not_found");

@@ -204,7 +204,7 @@ impl UserStore for DynamoUserStore {
         // Refused: say why, from the item as it was when the condition was evaluated.
         let current = match refused {
             Some(item) => Some(item),
-            None => self.bookkeeping_item(event.user_id()).await?,
+            None => self.read(event.user_id(), true).await?,
         };
         let Some(current) = current else {
             return Err(DependencyError::new(
@@ -230,16 +230,8 @@ impl UserStore for DynamoUserStore {
     }
 
     async fn get(&self, id: &UserId) -> Result<Option<Stored>, DependencyError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(users::ID, AttributeValue::S(id.as_str().to_owned()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error("dynamodb", "GetItem", e))?;
-        out.item
+        self.read(id, false)
+            .await?
             .map(from_item)
             .transpose()
             .map_err(|e| DependencyError::refused("dynamodb", "GetItem", e))
@@ -247,19 +239,23 @@ impl UserStore for DynamoUserStore {
 }
 
 impl DynamoUserStore {
-    /// The bookkeeping attributes of a user's item, read consistently.
-    async fn bookkeeping_item(&self, id: &UserId) -> Result<Option<Item>, DependencyError> {
-        let out = self
+    /// A user's item, read consistently: whole, or only its bookkeeping attributes.
+    async fn read(&self, id: &UserId, bookkeeping: bool) -> Result<Option<Item>, DependencyError> {
+        let mut request = self
             .client
             .get_item()
             .table_name(&self.table)
             .key(users::ID, AttributeValue::S(id.as_str().to_owned()))
-            .consistent_read(true)
-            .projection_expression("#id, #deleted, #updated_at, #writer")
-            .expression_attribute_names("#id", users::ID)
-            .expression_attribute_names("#deleted", users::DELETED)
-            .expression_attribute_names("#updated_at", users::UPDATED_AT)
-            .expression_attribute_names("#writer", users::LAST_SVIX_ID)
+            .consistent_read(true);
+        if bookkeeping {
+            request = request
+                .projection_expression("#id, #deleted, #updated_at, #writer")
+                .expression_attribute_names("#id", users::ID)
+                .expression_attribute_names("#deleted", users::DELETED)
+                .expression_attribute_names("#updated_at", users::UPDATED_AT)
+                .expression_attribute_names("#writer", users::LAST_SVIX_ID);
+        }
+        let out = request
             .send()
             .await
             .map_err(|e| sdk_error("dynamodb", "GetItem", e))?;
