@@ -52,12 +52,6 @@ struct LiveItem<'a> {
     synced_at: i64,
 }
 
-#[derive(Deserialize)]
-struct StoredLive {
-    #[serde(flatten)]
-    profile: UserProfile,
-}
-
 /// A deleted user: no personal field survives, only the id and when it was deleted.
 #[derive(Serialize, Deserialize)]
 struct TombstoneItem {
@@ -97,17 +91,34 @@ fn is_tombstone(item: &Item) -> bool {
     matches!(item.get(users::DELETED), Some(AttributeValue::Bool(true)))
 }
 
+/// A stored item that does not read as what it should be. Says where, never with which value
+/// (serde's own messages quote it, and it may be an email).
+#[derive(Debug, thiserror::Error)]
+#[error("stored item has an unexpected type or a missing field at {path}")]
+pub struct ItemError {
+    pub path: String,
+}
+
+/// `serde_dynamo::from_item`, tracking the path for [`ItemError`].
+fn read_item<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, ItemError> {
+    let item = serde_dynamo::AttributeValue::M(serde_dynamo::Item::from(item).into());
+    serde_path_to_error::deserialize(serde_dynamo::Deserializer::from_attribute_value(item))
+        .map_err(|e| ItemError {
+            path: e.path().to_string(),
+        })
+}
+
 /// Reads a users-table item back as the stored state.
-fn from_item(item: Item) -> Result<Stored, serde_dynamo::Error> {
+fn from_item(item: Item) -> Result<Stored, ItemError> {
     if is_tombstone(&item) {
-        let t: TombstoneItem = serde_dynamo::from_item(item)?;
+        let t: TombstoneItem = read_item(item)?;
         Ok(Stored::Tombstone {
             id: t.id,
             deleted_at: t.deleted_at,
         })
     } else {
-        let l: StoredLive = serde_dynamo::from_item(item)?;
-        Ok(Stored::Live(Box::new(l.profile)))
+        // The bookkeeping attributes are simply not fields of the profile.
+        Ok(Stored::Live(Box::new(read_item::<UserProfile>(item)?)))
     }
 }
 
@@ -307,7 +318,7 @@ impl DynamoEventLog {
             .await
             .map_err(|e| sdk_error("dynamodb", "GetItem", e))?;
         out.item
-            .map(serde_dynamo::from_item)
+            .map(read_item)
             .transpose()
             .map_err(|e| DependencyError::refused("dynamodb", "GetItem", e))
     }
@@ -424,6 +435,21 @@ mod tests {
             let sent: serde_json::Value = serde_json::from_str(sent.as_str()).unwrap();
             assert_eq!(read, sent);
         }
+    }
+
+    #[test]
+    fn an_unreadable_item_is_explained_by_its_path_without_its_values() {
+        let item: Item = [
+            (users::ID.to_owned(), AttributeValue::S("user_1".into())),
+            (
+                users::UPDATED_AT.to_owned(),
+                AttributeValue::S("ada@example.com".into()),
+            ),
+        ]
+        .into();
+        let e = from_item(item).unwrap_err();
+        assert_eq!(e.path, "updated_at");
+        assert!(!e.to_string().contains("ada"), "{e}");
     }
 
     #[test]
