@@ -29,6 +29,7 @@ use clap::Parser;
 use clerk_sync::adapters::dynamodb::event_log;
 use clerk_sync::domain::delivery::{LogRecord, Outcome};
 use clerk_sync::domain::webhook::secret_list;
+use clerk_sync::telemetry::error_chain;
 use devkit::resources::MAX_RECEIVE_COUNT;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -457,7 +458,9 @@ async fn send(request: reqwest::RequestBuilder) -> Result<reqwest::Response, Str
         .timeout(REQUEST_TIMEOUT)
         .send()
         .await
-        .map_err(|e| format!("request failed: {e}"))
+        // reqwest's message names only the URL; the cause (refused, untrusted certificate, timeout)
+        // is further down the chain.
+        .map_err(|e| format!("request failed: {}", error_chain(&e)))
 }
 
 async fn get_json(

@@ -8,9 +8,9 @@ use clerk_sync::domain::user::{UserId, UserProfile};
 use clerk_sync::ports::{
     ClerkApi, ClerkError, ClerkUser, DependencyError, KeySource, SecretSource,
 };
+use clerk_sync::secret_cache::{CachePolicy, KeyCache, KeysUnavailable, Load, LoadError};
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::Mutex;
 
 /// An HTTPS client with bounded timeouts, verifying servers against the system's roots.
 pub fn http_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
@@ -74,15 +74,44 @@ impl KeySource for HttpKeySource {
     }
 }
 
-/// Clerk's Backend API, authenticated with the secret key from Secrets Manager. The key is cached
-/// per container once it looks like one (`sk_…`: a placeholder set at deploy time is not kept) and
-/// dropped when Clerk refuses it (401), so a rotated key is picked up on the next request.
+/// The Clerk secret key, from Secrets Manager. A value that does not look like a key (`sk_…`: the
+/// placeholder set at deploy time) is a failed read, remembered and retried like any other.
+pub struct ClerkSecretKey(pub Arc<dyn SecretSource>);
+
+#[async_trait]
+impl Load for ClerkSecretKey {
+    type Keys = SecretString;
+    async fn load(&self) -> Result<SecretString, LoadError> {
+        let key = self.0.fetch().await?;
+        if !key.expose_secret().trim().starts_with("sk_") {
+            return Err(LoadError::Unusable(
+                "the Clerk secret key secret does not hold an sk_… key",
+            ));
+        }
+        Ok(key)
+    }
+    fn describe(_: &SecretString) -> String {
+        "the Clerk secret key".to_owned()
+    }
+}
+
+/// How the secret key is cached: kept until Clerk refuses it; Secrets Manager is read at most once
+/// per 30 s, whether the secret holds a placeholder, cannot be read, or holds a refused key.
+pub const SECRET_KEY_POLICY: CachePolicy = CachePolicy {
+    min_refresh_interval: Duration::from_secs(30),
+    max_age: Duration::MAX,
+};
+
+/// Clerk's Backend API, authenticated with the secret key from Secrets Manager, cached per
+/// container by a [`KeyCache`] (see [`SECRET_KEY_POLICY`]). When Clerk refuses the key (401/403),
+/// the next request asks the cache for a refresh, so a rotated key is picked up without a restart.
 pub struct ClerkBackendApi {
     http: reqwest::Client,
     /// Ends in a path segment (`…/v1`) to which `users/{id}` is appended, segment by segment.
     base_url: reqwest::Url,
-    secret_source: Arc<dyn SecretSource>,
-    secret_key: Mutex<Option<SecretString>>,
+    secret_key: KeyCache<ClerkSecretKey>,
+    /// The cached key Clerk last refused.
+    refused: std::sync::Mutex<Option<Arc<SecretString>>>,
 }
 
 impl ClerkBackendApi {
@@ -92,6 +121,16 @@ impl ClerkBackendApi {
         base_url: &str,
         secret_source: Arc<dyn SecretSource>,
     ) -> Result<Self, InvalidApiUrl> {
+        Self::with_key_policy(http, base_url, secret_source, SECRET_KEY_POLICY)
+    }
+
+    /// Fails when `base_url` is not an http(s) URL.
+    pub fn with_key_policy(
+        http: reqwest::Client,
+        base_url: &str,
+        secret_source: Arc<dyn SecretSource>,
+        policy: CachePolicy,
+    ) -> Result<Self, InvalidApiUrl> {
         let base_url = reqwest::Url::parse(base_url.trim_end_matches('/'))
             .ok()
             .filter(|u| matches!(u.scheme(), "https" | "http") && !u.cannot_be_a_base())
@@ -99,8 +138,8 @@ impl ClerkBackendApi {
         Ok(Self {
             http,
             base_url,
-            secret_source,
-            secret_key: Mutex::new(None),
+            secret_key: KeyCache::with_loader(ClerkSecretKey(secret_source), policy),
+            refused: std::sync::Mutex::new(None),
         })
     }
 
@@ -114,20 +153,25 @@ impl ClerkBackendApi {
         url
     }
 
-    async fn secret_key(&self) -> Result<SecretString, DependencyError> {
-        let mut cached = self.secret_key.lock().await;
-        if let Some(key) = cached.as_ref() {
-            return Ok(key.clone());
+    async fn secret_key(&self) -> Result<Arc<SecretString>, DependencyError> {
+        let failed = |e: KeysUnavailable| unavailable("GetUser", e);
+        let key = self.secret_key.current().await.map_err(failed)?;
+        let refused = self
+            .refused
+            .lock()
+            .expect("not poisoned")
+            .as_ref()
+            .is_some_and(|r| Arc::ptr_eq(r, &key));
+        if !refused {
+            return Ok(key);
         }
-        let key = self.secret_source.fetch().await?;
-        if !key.expose_secret().trim().starts_with("sk_") {
-            return Err(unavailable(
-                "GetUser",
-                "the Clerk secret key secret does not hold an sk_… key",
-            ));
-        }
-        *cached = Some(key.clone());
-        Ok(key)
+        // Rotated or revoked: read the secret again, at most once per interval.
+        let fresh = self
+            .secret_key
+            .refresh_after_mismatch(&key)
+            .await
+            .map_err(failed)?;
+        Ok(fresh.unwrap_or(key))
     }
 }
 
@@ -157,8 +201,8 @@ impl ClerkApi for ClerkBackendApi {
             }
             StatusCode::NOT_FOUND => Ok(ClerkUser::NotFound),
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                // Rotated or revoked: read the secret again next time.
-                *self.secret_key.lock().await = None;
+                // Rotated or revoked: the next request asks for the secret again.
+                *self.refused.lock().expect("not poisoned") = Some(key.clone());
                 Err(unavailable("GetUser", "Clerk refused the secret key").into())
             }
             StatusCode::TOO_MANY_REQUESTS => {

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use api::clerk::{ClerkBackendApi, HttpKeySource, http_client};
+use api::clerk::{ClerkBackendApi, HttpKeySource, SECRET_KEY_POLICY, http_client};
 use api::{Api, Dependencies, Keys};
 use clerk_sync::adapters::dynamodb::{DynamoEventLog, DynamoUserStore};
 use clerk_sync::adapters::secrets_manager::SecretsManagerSource;
@@ -15,6 +15,7 @@ use clerk_sync::domain::user::{Stored, UserEvent, UserId};
 use clerk_sync::ports::{ClerkApi, UserStore};
 use clerk_sync::secret_cache::{CachePolicy, Jwks, JwksCache};
 use devkit::apigw::{HttpResponse, read_response, request_event};
+use devkit::counting::RequestCounter;
 use devkit::emulator::{Emulator, sdk_config_for};
 use devkit::lambda::{JsonFn, json_fn};
 use devkit::resources::{Names, Resources, provision};
@@ -52,6 +53,8 @@ struct Harness {
     function: JsonFn,
     /// Every response body this harness has seen, checked for private fields on drop.
     bodies: Arc<Mutex<Vec<String>>>,
+    /// Sees the Clerk secret key's Secrets Manager requests.
+    clerk_key_requests: RequestCounter,
 }
 
 struct Options {
@@ -63,6 +66,9 @@ struct Options {
     /// JWKS served on the first fetch only (then the standard one).
     first_jwks: Option<Value>,
     refuse_pending_sessions: bool,
+    clerk_key_policy: CachePolicy,
+    /// Sees the Clerk secret key's Secrets Manager requests.
+    clerk_key_requests: RequestCounter,
 }
 
 impl Default for Options {
@@ -75,6 +81,8 @@ impl Default for Options {
             jwks_min_refresh: Duration::from_secs(30),
             first_jwks: None,
             refuse_pending_sessions: false,
+            clerk_key_policy: SECRET_KEY_POLICY,
+            clerk_key_requests: RequestCounter::default(),
         }
     }
 }
@@ -122,13 +130,14 @@ async fn harness_with(label: &str, options: Options) -> Harness {
     };
     let api_clerk: Option<Arc<dyn ClerkApi>> = options.lazy_sync.then(|| {
         Arc::new(
-            ClerkBackendApi::new(
+            ClerkBackendApi::with_key_policy(
                 http,
                 &format!("{}/v1", clerk.uri()),
                 Arc::new(SecretsManagerSource::new(
-                    aws_sdk_secretsmanager::Client::new(&sdk),
+                    options.clerk_key_requests.secrets_manager_client(&sdk),
                     &resources.clerk_secret_key_id,
                 )),
+                options.clerk_key_policy,
             )
             .unwrap(),
         ) as Arc<dyn ClerkApi>
@@ -164,6 +173,7 @@ async fn harness_with(label: &str, options: Options) -> Harness {
         resources,
         clerk,
         bodies: Arc::default(),
+        clerk_key_requests: options.clerk_key_requests.clone(),
     }
 }
 
@@ -991,7 +1001,18 @@ async fn every_route_answers_as_the_openapi_document_says() {
 
 #[tokio::test]
 async fn a_refused_clerk_secret_key_is_read_again_on_the_next_request() {
-    let h = harness("rotated-key").await;
+    let h = harness_with(
+        "rotated-key",
+        Options {
+            // Re-reads are not held back by an interval here (see the next test for that).
+            clerk_key_policy: CachePolicy {
+                min_refresh_interval: Duration::ZERO,
+                ..SECRET_KEY_POLICY
+            },
+            ..Options::default()
+        },
+    )
+    .await;
     // Clerk accepts only the rotated key.
     Mock::given(method("GET"))
         .and(path(format!("/v1/users/{ADA}")))
@@ -1012,6 +1033,127 @@ async fn a_refused_clerk_secret_key_is_read_again_on_the_next_request() {
         .unwrap();
 
     assert_eq!(h.get(ME, &keys().mint(ADA)).await.status, 200);
+    assert_eq!(
+        secret_reads(&h),
+        2,
+        "read once, then once more after the refusal"
+    );
+}
+
+/// The Clerk secret key's `GetSecretValue` requests so far.
+fn secret_reads(h: &Harness) -> usize {
+    let counts = h.clerk_key_requests.counts();
+    assert!(counts.keys().all(|op| op == "GetSecretValue"), "{counts:?}");
+    counts.get("GetSecretValue").copied().unwrap_or_default()
+}
+
+/// One hour between reads of the Clerk secret key: every read a test sees beyond the first is a
+/// bug, not timing.
+fn clerk_key_read_hourly() -> Options {
+    Options {
+        clerk_key_policy: CachePolicy {
+            min_refresh_interval: Duration::from_secs(3600),
+            ..SECRET_KEY_POLICY
+        },
+        ..Options::default()
+    }
+}
+
+#[tokio::test]
+async fn a_placeholder_clerk_secret_key_is_read_once_per_interval_however_many_lazy_syncs_need_it()
+{
+    let h = harness_with("placeholder-key", clerk_key_read_hourly()).await;
+    // What the stack stores until someone puts the real value (GenerateSecretString: 32 chars).
+    devkit::resources::put_secret(
+        &h.sdk,
+        &h.resources.clerk_secret_key_id,
+        "R4nd0mPlaceh0lderNotAClerkKey123",
+    )
+    .await
+    .unwrap();
+    h.clerk_answers(
+        ADA,
+        ResponseTemplate::new(200).set_body_json(clerk_user(ADA, 10)),
+    )
+    .await;
+    let token = keys().mint(ADA);
+
+    for i in 0..50 {
+        let response = h.get(ME, &token).await;
+        assert_eq!(response.status, 503, "#{i}: {}", response.json());
+        assert_eq!(response.json()["error"]["code"], "clerk_unavailable");
+        assert_eq!(response.header("retry-after"), Some("1"));
+    }
+
+    assert_eq!(secret_reads(&h), 1);
+    let asked = h.clerk.received_requests().await.unwrap();
+    assert!(
+        asked.iter().all(|r| !r.url.path().starts_with("/v1/users")),
+        "Clerk never sees the placeholder"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_clerk_secret_key_is_read_again_at_most_once_per_interval() {
+    let h = harness_with("refused-key", clerk_key_read_hourly()).await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v1/users/{ADA}")))
+        .respond_with(ResponseTemplate::new(401))
+        .mount(&h.clerk)
+        .await;
+    let token = keys().mint(ADA);
+
+    for i in 0..20 {
+        let response = h.get(ME, &token).await;
+        assert_eq!(response.status, 503, "#{i}");
+        assert_eq!(response.json()["error"]["code"], "clerk_unavailable");
+    }
+
+    assert_eq!(
+        secret_reads(&h),
+        1,
+        "the first read only, within the interval"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_jwks_endpoint_is_fetched_once_per_interval_however_many_requests_need_keys() {
+    let h = harness_with(
+        "jwks-500",
+        Options {
+            jwks_min_refresh: Duration::from_secs(3600),
+            ..Options::default()
+        },
+    )
+    .await;
+    h.clerk.reset().await;
+    Mock::given(path("/.well-known/jwks.json"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&h.clerk)
+        .await;
+    let token = keys().mint(ADA);
+
+    for i in 0..100 {
+        let response = h.get(ME, &token).await;
+        assert_eq!(response.status, 503, "#{i}: {}", response.json());
+        assert_eq!(response.json()["error"]["code"], "keys_unavailable");
+        assert_eq!(response.header("retry-after"), Some("1"));
+        if i % 20 == 0 {
+            let health = h.request("GET", "/health", &HeaderMap::new()).await;
+            assert_eq!(health.status, 503);
+            assert_eq!(health.json()["failing"], json!(["signing_keys"]));
+        }
+    }
+
+    let fetches = h
+        .clerk
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/.well-known/jwks.json")
+        .count();
+    assert_eq!(fetches, 1, "100 token requests and 5 health checks");
 }
 
 impl Harness {

@@ -602,3 +602,39 @@ async fn retired_secret_stops_being_accepted_once_the_cached_keys_reach_their_ma
     );
     assert_eq!(h.drain().await.len(), 3);
 }
+
+#[tokio::test]
+async fn a_placeholder_signing_secret_costs_one_secrets_manager_read_per_interval_under_a_flood() {
+    let h = harness("placeholder").await;
+    // What the stack stores until someone puts the real value (GenerateSecretString: 32 chars).
+    put_secret(
+        &h.sdk,
+        &h.resources.webhook_secret_id,
+        "R4nd0mPlaceh0lderNotAWhsecValue1",
+    )
+    .await
+    .unwrap();
+    let requests = devkit::counting::RequestCounter::default();
+    let source = SecretsManagerSource::new(
+        requests.secrets_manager_client(&h.sdk),
+        &h.resources.webhook_secret_id,
+    );
+    let policy = CachePolicy {
+        min_refresh_interval: Duration::from_secs(3600),
+        max_age: Duration::from_secs(3600),
+    };
+    let h = h.rewired(Arc::new(source), policy, &h.sdk);
+    let body = devkit::fixture("user.created");
+
+    for i in 0..100 {
+        let response = h.post(&sign_now(OTHER_SECRET, &body), &body).await;
+        assert_error(&response, 503, "secrets_unavailable", format_args!("#{i}"));
+    }
+
+    assert_eq!(
+        requests.counts(),
+        std::collections::HashMap::from([("GetSecretValue".to_owned(), 1)]),
+        "one read in the interval, however many requests"
+    );
+    h.assert_queue_empty().await;
+}

@@ -1,4 +1,4 @@
-//! Counting the DynamoDB requests a piece of code makes, as they leave for the network.
+//! Counting the AWS requests a piece of code makes, as they leave for the network.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 
-/// Counts requests by operation (`X-Amz-Target`, e.g. `PutItem`).
+/// Counts requests by operation (the last part of `X-Amz-Target`, e.g. `PutItem`,
+/// `GetSecretValue`). One counter may watch clients of several services.
 #[derive(Debug, Default, Clone)]
 pub struct RequestCounter(Arc<Mutex<HashMap<String, usize>>>);
 
@@ -15,6 +16,18 @@ impl RequestCounter {
     pub fn client(&self, sdk: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
         aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(sdk)
+                .interceptor(self.clone())
+                .build(),
+        )
+    }
+
+    /// A Secrets Manager client for `sdk` whose requests this counter sees.
+    pub fn secrets_manager_client(
+        &self,
+        sdk: &aws_config::SdkConfig,
+    ) -> aws_sdk_secretsmanager::Client {
+        aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::config::Builder::from(sdk)
                 .interceptor(self.clone())
                 .build(),
         )
@@ -41,8 +54,8 @@ impl Intercept for RequestCounter {
             .request()
             .headers()
             .get("x-amz-target")
+            .and_then(|target| target.rsplit('.').next())
             .unwrap_or("?")
-            .trim_start_matches("DynamoDB_20120810.")
             .to_owned();
         *self
             .0

@@ -15,9 +15,10 @@ pub mod tokens;
 
 use std::path::PathBuf;
 
-/// A plain HTTP(S) client for tools and tests. The workspace builds reqwest's rustls without a
-/// built-in crypto provider (the functions use aws-lc-rs, which the AWS SDK links anyway), so the
-/// provider is installed first.
+/// A plain HTTP(S) client for tools and tests, verifying servers against the system's certificate
+/// store, or the certificates in `SSL_CERT_FILE` / `SSL_CERT_DIR` when set. The workspace builds
+/// reqwest's rustls without a built-in crypto provider (the functions use aws-lc-rs, which the AWS
+/// SDK links anyway), so the provider is installed first.
 pub fn http_client() -> reqwest::Client {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     reqwest::Client::new()

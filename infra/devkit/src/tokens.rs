@@ -54,13 +54,17 @@ impl DevKeys {
         let private: Pkcs8V1Der = pair.as_der().expect("PKCS#8 encoding");
         let public = pair.public_key();
         let spki: PublicKeyX509Der = public.as_der().expect("SPKI encoding");
-        let kid = format!("ins_local_{:x}", crate::signing::now());
+        // From the key itself: two keys generated in the same second (tests do) must not share a kid.
+        let modulus = public.modulus().big_endian_without_leading_zero();
+        let kid = modulus[modulus.len() - 8..]
+            .iter()
+            .fold("ins_local_".to_owned(), |kid, b| kid + &format!("{b:02x}"));
         let jwks = json!({"keys": [{
             "kty": "RSA",
             "use": "sig",
             "alg": "RS256",
             "kid": kid,
-            "n": URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
+            "n": URL_SAFE_NO_PAD.encode(modulus),
             "e": URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
         }]});
         Self {
