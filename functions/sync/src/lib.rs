@@ -94,9 +94,9 @@ impl SyncWorker {
         let logged = self.log.record(&record).await;
         let result = match (result, logged) {
             (Ok(outcome), Ok(())) => Ok(outcome),
-            // Applied but not recorded: retry, so the record is written; the retry finds the
-            // user already holding this event and records it `applied`.
-            (Ok(_), Err(e)) => Err(Failure::Transient(e)),
+            // Applied but not recorded: fail (classed like any dependency error), so a retry
+            // writes the record; it finds the user already holding this event: `applied`.
+            (Ok(_), Err(e)) => Err(Failure::from(e)),
             (Err(failure), Ok(())) => Err(failure),
             (Err(failure), Err(e)) => {
                 tracing::error!(error = %e, "the failure could not be recorded in the event log");
