@@ -2,6 +2,7 @@
 
 pub mod aws;
 pub mod dynamodb;
+#[cfg(any(test, feature = "test-support"))]
 pub mod memory;
 pub mod secrets_manager;
 pub mod sqs;

@@ -326,7 +326,6 @@ impl Default for TokenPolicy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub user_id: UserId,
-    pub session_id: Option<String>,
     pub is_admin: bool,
 }
 
@@ -505,7 +504,6 @@ fn check_claims(
     }
     Ok(Principal {
         user_id,
-        session_id: claims.get("sid").and_then(Value::as_str).map(str::to_owned),
         is_admin: policy.admin.as_ref().is_some_and(|a| a.holds(claims)),
     })
 }
@@ -513,6 +511,62 @@ fn check_claims(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What aws-lc-rs itself encodes as a PKCS#1 `RSAPublicKey` for a key of `bits`, with the
+    /// key's modulus and exponent as a JWK carries them.
+    fn reference_key(bits: aws_lc_rs::rsa::KeySize) -> (Vec<u8>, String, String) {
+        use aws_lc_rs::signature::KeyPair as _;
+        let pair = aws_lc_rs::rsa::KeyPair::generate(bits).unwrap();
+        let public = pair.public_key();
+        let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+        (
+            public.as_ref().to_vec(),
+            b64(public.modulus().big_endian_without_leading_zero()),
+            b64(public.exponent().big_endian_without_leading_zero()),
+        )
+    }
+
+    #[test]
+    fn the_der_of_a_jwk_equals_what_aws_lc_rs_encodes_for_the_same_key() {
+        // 2048 and 4096 bits: two-byte lengths (0x82) for the modulus and the sequence, and a
+        // modulus whose top bit is set, so a zero byte must be prepended.
+        for bits in [
+            aws_lc_rs::rsa::KeySize::Rsa2048,
+            aws_lc_rs::rsa::KeySize::Rsa4096,
+        ] {
+            let (der, n, e) = reference_key(bits);
+            assert_eq!(rsa_public_key_der(&n, &e).unwrap(), der);
+        }
+    }
+
+    #[test]
+    fn the_der_encoder_handles_leading_zeros_padding_short_lengths_and_garbage() {
+        let (der, n, e) = reference_key(aws_lc_rs::rsa::KeySize::Rsa2048);
+        // A modulus sent with a redundant leading zero byte, and padded base64: the same key.
+        let mut padded = vec![0u8];
+        padded.extend(URL_SAFE_NO_PAD.decode(&n).unwrap());
+        let n_zero = URL_SAFE_NO_PAD.encode(&padded);
+        assert_eq!(rsa_public_key_der(&n_zero, &format!("{e}=")).unwrap(), der);
+        // Small integers: one-byte lengths, no padding byte unless the top bit is set.
+        assert_eq!(
+            rsa_public_key_der("AQAB", "Aw").unwrap(),
+            [0x30, 0x08, 0x02, 0x03, 0x01, 0x00, 0x01, 0x02, 0x01, 0x03]
+        );
+        assert_eq!(
+            rsa_public_key_der("gA", "AQAB").unwrap(),
+            [
+                0x30, 0x09, 0x02, 0x02, 0x00, 0x80, 0x02, 0x03, 0x01, 0x00, 0x01
+            ]
+        );
+        // All zeros is the integer 0; empty or non-base64 components are refused.
+        assert_eq!(
+            rsa_public_key_der("AAA", "AQAB").unwrap(),
+            [0x30, 0x08, 0x02, 0x01, 0x00, 0x02, 0x03, 0x01, 0x00, 0x01]
+        );
+        assert!(rsa_public_key_der("", "AQAB").is_none());
+        assert!(rsa_public_key_der("AQAB", "").is_none());
+        assert!(rsa_public_key_der("not base64!", "AQAB").is_none());
+    }
     use serde_json::json;
 
     #[test]
