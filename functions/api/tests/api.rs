@@ -1281,8 +1281,15 @@ async fn a_lazy_sync_racing_a_delete_answers_not_found_and_is_recorded_stale() {
 #[tokio::test]
 async fn public_metadata_dynamodb_cannot_hold_natively_is_served_exactly_as_clerk_sent_it() {
     let h = harness("metadata").await;
-    let deep = format!("{}1e200{}", "[".repeat(40), "]".repeat(40));
-    let metadata = format!(r#"{{"score":1e200,"floor":-1e130,"deep":{deep}}}"#);
+    // 40 levels: deeper than DynamoDB's 32; 300: deeper than serde_json's own limit of 128.
+    let deep = format!(
+        "{}1e200{}, {}0{}",
+        "[".repeat(40),
+        "]".repeat(40),
+        "[".repeat(300),
+        "]".repeat(300)
+    );
+    let metadata = format!(r#"{{"score":1e200,"floor":-1e130,"deep":[{deep}]}}"#);
     let mut user = clerk_user(ADA, 10);
     user["public_metadata"] = "METADATA".into();
     user["unsafe_metadata"] = "UNSAFE".into();

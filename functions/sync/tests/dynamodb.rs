@@ -546,6 +546,15 @@ async fn metadata_dynamodb_cannot_hold_natively_is_stored_as_sent_and_the_next_u
             "private_metadata",
             r#"{"big":123456789012345678901234567890}"#.to_owned(),
         ),
+        // Deeper than serde_json's own limit (128), as Clerk's 8 KB cap allows.
+        (
+            "unsafe_metadata",
+            format!("{}\"bottom\"{}", "{\"a\":".repeat(500), "}".repeat(500)),
+        ),
+        (
+            "public_metadata",
+            format!("{}0{}", "[".repeat(3000), "]".repeat(3000)),
+        ),
     ];
     for (i, (field, metadata)) in cases.iter().enumerate() {
         let user = format!("user_meta{i}");

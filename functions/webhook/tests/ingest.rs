@@ -379,6 +379,22 @@ async fn body_over_256_kib_is_413_and_nothing_is_queued() {
 }
 
 #[tokio::test]
+async fn a_genuine_event_nested_deeper_than_any_json_parser_default_is_queued_byte_for_byte() {
+    let h = harness("deep").await;
+    let mut event: Value = serde_json::from_str(&devkit::fixture("user.created")).unwrap();
+    event["data"]["unsafe_metadata"] = "DEEP".into();
+    let deep = format!("{}1e200{}", "[".repeat(1000), "]".repeat(1000));
+    let body = event.to_string().replace("\"DEEP\"", &deep);
+
+    let response = h.post_signed(&body).await;
+
+    assert_eq!(response.status, 202, "{}", response.json());
+    let queued = h.drain().await;
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].body(), Some(body.as_str()));
+}
+
+#[tokio::test]
 async fn a_body_under_256_kib_that_would_not_fit_the_queue_is_413_and_nothing_is_queued() {
     let h = harness("large-encoded").await;
     // Within the body limit, but over the queue's once base64-encoded (U+FFFF cannot travel

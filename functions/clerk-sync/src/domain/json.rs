@@ -3,6 +3,11 @@
 //! serde_json's messages quote the offending value (`invalid type: string "ada@example.com"`),
 //! and these messages end up in logs and in the event log. [`parse`] keeps only the path, the
 //! kind of error and the position.
+//!
+//! It also reads JSON nested deeper than serde_json's recursion limit (128): Clerk accepts deeper
+//! metadata (up to its 8 KB cap), and a refusal here would make that user unsyncable. Such a
+//! document is read again without the limit, on a stack that grows as needed (serde_stacker), so
+//! the common case pays nothing for it.
 
 use std::fmt;
 
@@ -61,6 +66,10 @@ impl JsonError {
 pub fn parse<'a, T: Deserialize<'a>>(json: &'a str) -> Result<T, JsonError> {
     let error = match serde_json::from_str(json) {
         Ok(value) => return Ok(value),
+        Err(e) if is_recursion_limit(&e) => match parse_unbounded(json) {
+            Ok(value) => return Ok(value),
+            Err(e) => e,
+        },
         Err(e) => e,
     };
     let mut deserializer = serde_json::Deserializer::from_str(json);
@@ -79,6 +88,20 @@ pub fn parse<'a, T: Deserialize<'a>>(json: &'a str) -> Result<T, JsonError> {
         line: error.line(),
         column: error.column(),
     })
+}
+
+/// serde_json refused the document only for its depth. (Its message is the only way to tell; a
+/// change of wording would lose deep documents, which the tests below would catch.)
+fn is_recursion_limit(e: &serde_json::Error) -> bool {
+    e.to_string().starts_with("recursion limit exceeded")
+}
+
+fn parse_unbounded<'a, T: Deserialize<'a>>(json: &'a str) -> Result<T, serde_json::Error> {
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    deserializer.disable_recursion_limit();
+    let value = T::deserialize(serde_stacker::Deserializer::new(&mut deserializer))?;
+    deserializer.end()?;
+    Ok(value)
 }
 
 #[cfg(test)]
@@ -105,6 +128,23 @@ mod tests {
         let text = e.within("data").to_string();
         assert!(text.starts_with("unexpected type or missing field at data.emails[1].id"));
         assert!(!text.contains("ada"), "{text}");
+    }
+
+    #[test]
+    fn json_nested_far_deeper_than_serde_json_s_limit_is_read() {
+        #[derive(Deserialize)]
+        struct Wrapper<'a> {
+            #[serde(borrow)]
+            data: &'a serde_json::value::RawValue,
+        }
+        for depth in [129, 1_000, 20_000] {
+            let deep = format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+            let doc = format!(r#"{{"data":{deep}}}"#);
+            let read: Wrapper = parse(&doc).unwrap();
+            assert_eq!(read.data.get(), deep);
+            let unclosed = format!(r#"{{"data":{}1}}"#, "[".repeat(depth));
+            assert!(parse::<Wrapper>(&unclosed).is_err(), "{depth}");
+        }
     }
 
     #[test]

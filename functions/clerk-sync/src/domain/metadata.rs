@@ -30,9 +30,9 @@ impl Metadata {
         Self(NULL.clone())
     }
 
-    /// From the JSON text, which must be one well-formed JSON value.
-    pub fn parse(text: &str) -> Result<Self, serde_json::Error> {
-        RawValue::from_string(text.trim().to_owned()).map(Self)
+    /// From the JSON text, which must be one well-formed JSON value (nested as deep as it likes).
+    pub fn parse(text: &str) -> Result<Self, super::json::JsonError> {
+        super::json::parse::<&RawValue>(text.trim()).map(|raw| Self(raw.to_owned()))
     }
 
     pub fn from_raw(raw: Box<RawValue>) -> Self {
