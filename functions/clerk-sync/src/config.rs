@@ -51,6 +51,22 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }
     }
 
+    /// `EVENT_LOG_RETENTION_DAYS`: 1..=3650, 30 when unset.
+    fn retention_days(&self) -> Result<u32, ConfigError> {
+        let name = SyncConfig::RETENTION_DAYS;
+        match self.optional(name) {
+            None => Ok(SyncConfig::DEFAULT_RETENTION_DAYS),
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|d| (1..=3650).contains(d))
+                .ok_or_else(|| ConfigError::Invalid {
+                    name,
+                    reason: format!("{v:?} is not a number of days between 1 and 3650"),
+                }),
+        }
+    }
+
     pub fn seconds(&self, name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
         match self.optional(name) {
             None => Ok(default),
@@ -139,24 +155,6 @@ impl SyncConfig {
             event_log_table: env.required(Self::EVENT_LOG_TABLE)?,
             event_log_retention_days: env.retention_days()?,
         })
-    }
-}
-
-impl<F: Fn(&str) -> Option<String>> Env<F> {
-    /// `EVENT_LOG_RETENTION_DAYS`: 1..=3650, 30 when unset.
-    fn retention_days(&self) -> Result<u32, ConfigError> {
-        let name = SyncConfig::RETENTION_DAYS;
-        match self.optional(name) {
-            None => Ok(SyncConfig::DEFAULT_RETENTION_DAYS),
-            Some(v) => v
-                .parse::<u32>()
-                .ok()
-                .filter(|d| (1..=3650).contains(d))
-                .ok_or_else(|| ConfigError::Invalid {
-                    name,
-                    reason: format!("{v:?} is not a number of days between 1 and 3650"),
-                }),
-        }
     }
 }
 

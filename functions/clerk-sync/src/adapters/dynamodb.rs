@@ -64,7 +64,8 @@ struct TombstoneItem {
     synced_at: i64,
 }
 
-/// The users-table item for `stored`, written by `writer` (a Svix message id) at `now_ms`.
+/// The users-table item for `stored`, written by `writer` (a Svix message id, or a lazy sync's
+/// own id) at `now_ms`.
 pub fn user_item(stored: &Stored, writer: &str, now_ms: i64) -> Result<Item, DependencyError> {
     match stored {
         Stored::Live(profile) => serde_dynamo::to_item(LiveItem {

@@ -212,12 +212,7 @@ impl VerificationKeys {
 /// PEM path yields too: verifying against it is faster than against bare components, which are
 /// turned into a key on every verification.
 fn rsa_public_key_der(n: &str, e: &str) -> Option<Vec<u8>> {
-    use base64::Engine;
-    let decode = |v: &str| {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(v.trim_end_matches('='))
-            .ok()
-    };
+    let decode = |v: &str| URL_SAFE_NO_PAD.decode(v.trim_end_matches('=')).ok();
     fn length(len: usize, out: &mut Vec<u8>) {
         if len < 0x80 {
             out.push(len as u8);
