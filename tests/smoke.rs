@@ -27,8 +27,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use clap::Parser;
 use clerk_sync::adapters::dynamodb::event_log;
-use clerk_sync::domain::delivery::{LogRecord, Outcome};
-use clerk_sync::domain::webhook::secret_list;
+use clerk_sync::domain::event_log::LogRecord;
+use clerk_sync::domain::outcome::Outcome;
+use clerk_sync::domain::webhook::signing_secrets;
 use clerk_sync::telemetry::error_chain;
 use devkit::resources::MAX_RECEIVE_COUNT;
 use reqwest::StatusCode;
@@ -360,7 +361,7 @@ async fn webhook_secret(
                 .ok_or_else(|| anyhow!("{arn} holds no string"))?
         }
     };
-    let first = secret_list(&value)?
+    let first = signing_secrets(&value)?
         .into_iter()
         .next()
         .map(|s| s.into_owned());

@@ -19,7 +19,8 @@ use clerk_sync::config::{ApiConfig, KeysConfig};
 use clerk_sync::domain::auth::{
     AuthError, BearerToken, Principal, TokenPolicy, UnverifiedToken, VerificationKeys,
 };
-use clerk_sync::domain::delivery::{Failure, LogRecord, Outcome};
+use clerk_sync::domain::event_log::LogRecord;
+use clerk_sync::domain::outcome::{Failure, Outcome};
 use clerk_sync::domain::user::{Stored, UserEvent, UserId, UserProfile};
 pub use clerk_sync::edge::Reply;
 use clerk_sync::edge::{HttpHandler, error_response, json_response};

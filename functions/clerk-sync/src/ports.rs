@@ -1,59 +1,14 @@
-//! Ports: the small traits the domain needs from the outside world, implemented in `adapters`.
+//! Ports: the small traits the functions need from the outside world, implemented in `adapters`.
+//! They speak the domain's types; [`DependencyError`] (the domain's) is every port's failure.
 
 use async_trait::async_trait;
 use secrecy::SecretString;
 
-use crate::domain::delivery::{LogRecord, Outcome};
-use crate::domain::user::{Stored, UserEvent, UserId};
+pub use crate::domain::dependency::{BoxError, DependencyError};
+use crate::domain::event_log::LogRecord;
+use crate::domain::outcome::Outcome;
+use crate::domain::user::{Stored, UserEvent, UserId, UserProfile};
 use crate::domain::webhook::Verified;
-
-/// Boxed error from an SDK or transport, kept as the `source` of a [`DependencyError`].
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
-
-/// A call to an external dependency (SQS, Secrets Manager, …) failed.
-///
-/// The message names the dependency and the operation only; the cause chain is in `source`, for
-/// logs, never for callers. Whether repeating the call can help is decided by the adapter, from
-/// what the error is (for AWS: [`crate::adapters::aws::sdk_error`]).
-#[derive(Debug, thiserror::Error)]
-#[error("{dependency} {operation} {}", if *.retryable { "failed" } else { "refused the request" })]
-pub struct DependencyError {
-    pub dependency: &'static str,
-    pub operation: &'static str,
-    /// False when the dependency refused this very request and would refuse it again (a
-    /// validation error): only a change to the request, not a retry, can help.
-    pub retryable: bool,
-    #[source]
-    pub source: BoxError,
-}
-
-impl DependencyError {
-    /// A failure a retry may fix: throttling, a timeout, a 5xx, unreachable, a missing resource.
-    pub fn new(
-        dependency: &'static str,
-        operation: &'static str,
-        source: impl Into<BoxError>,
-    ) -> Self {
-        Self {
-            dependency,
-            operation,
-            retryable: true,
-            source: source.into(),
-        }
-    }
-
-    /// The dependency refused the request itself; the same request will always be refused.
-    pub fn refused(
-        dependency: &'static str,
-        operation: &'static str,
-        source: impl Into<BoxError>,
-    ) -> Self {
-        Self {
-            retryable: false,
-            ..Self::new(dependency, operation, source)
-        }
-    }
-}
 
 /// Why an event was not queued.
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +44,7 @@ pub trait KeySource: Send + Sync {
 /// A user as Clerk's Backend API reports it.
 #[derive(Debug)]
 pub enum ClerkUser {
-    Found(Box<crate::domain::user::UserProfile>),
+    Found(Box<UserProfile>),
     /// Clerk has no such user (404).
     NotFound,
 }

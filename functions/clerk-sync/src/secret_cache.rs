@@ -23,8 +23,9 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use tokio::sync::Mutex;
 
+use crate::adapters::svix::WebhookKeys;
 use crate::domain::auth::{KeyFormatError, VerificationKeys};
-use crate::domain::webhook::{SecretFormatError, WebhookKeys};
+use crate::domain::webhook::SecretFormatError;
 use crate::ports::{DependencyError, KeySource, SecretSource};
 use crate::telemetry::error_chain;
 

@@ -49,14 +49,4 @@ pub fn init_for_tests() {
     }
 }
 
-/// An error and its whole `source` chain on one line, for logs (`a: b: c`).
-pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut next = err.source();
-    while let Some(cause) = next {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        next = cause.source();
-    }
-    out
-}
+pub use crate::domain::dependency::error_chain;

@@ -6,8 +6,12 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use clerk_sync::adapters::dynamodb::{DynamoEventLog, DynamoUserStore};
+use clerk_sync::adapters::sqs::delivery;
+use clerk_sync::clock::now_ms;
 use clerk_sync::config::SyncConfig;
-use clerk_sync::domain::delivery::{Delivery, Failure, LogRecord, Outcome, Parsed, Poison};
+use clerk_sync::domain::delivery::{Delivery, Parsed};
+use clerk_sync::domain::event_log::LogRecord;
+use clerk_sync::domain::outcome::{Failure, Outcome, Poison};
 use clerk_sync::ports::{EventLog, UserStore};
 use lambda_runtime::{LambdaEvent, Service, service_fn};
 use tracing::Instrument;
@@ -54,7 +58,7 @@ impl SyncWorker {
 
     /// One message: apply it, then record its fate. `Ok` only once both are durable.
     pub async fn process(&self, message: &SqsMessage) -> Result<Outcome, Failure> {
-        let delivery = Delivery::of(message);
+        let delivery = delivery(message);
         let span = tracing::info_span!(
             "message",
             svix_id = %delivery.log_key(),
@@ -65,7 +69,7 @@ impl SyncWorker {
     }
 
     async fn process_delivery(&self, delivery: &Delivery<'_>) -> Result<Outcome, Failure> {
-        let parsed = delivery.body().and_then(|body| Parsed::from_body(&body));
+        let parsed = delivery.parse();
         let (event_type, user_id) = match &parsed {
             Ok(Parsed::User(event)) => (None, Some(event.user_id())),
             Ok(Parsed::Other { event_type }) => (Some(event_type.as_str()), None),
@@ -115,13 +119,6 @@ impl SyncWorker {
         }
         result
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::UNIX_EPOCH
-        .elapsed()
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
 }
 
 /// The function as the Lambda runtime calls it (also used in-process by the local stack).

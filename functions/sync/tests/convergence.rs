@@ -13,7 +13,7 @@ use std::sync::{Arc, LazyLock};
 use aws_lambda_events::event::sqs::SqsMessage;
 use clerk_sync::adapters::dynamodb::{DynamoEventLog, DynamoUserStore};
 use clerk_sync::adapters::memory::MemoryStore;
-use clerk_sync::domain::delivery::Outcome;
+use clerk_sync::domain::outcome::Outcome;
 use clerk_sync::domain::user::{Stored, UserId};
 use clerk_sync::ports::UserStore;
 use devkit::sqs_event::{event, message};

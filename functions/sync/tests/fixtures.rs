@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use clerk_sync::adapters::memory::MemoryStore;
-use clerk_sync::domain::delivery::Outcome;
+use clerk_sync::domain::outcome::Outcome;
 use clerk_sync::domain::user::{Stored, UserId};
 use sync::SyncWorker;
 

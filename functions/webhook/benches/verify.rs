@@ -3,7 +3,8 @@
 
 use std::hint::black_box;
 
-use clerk_sync::domain::webhook::{EventTypeFilter, WebhookKeys, verify_and_prepare};
+use clerk_sync::adapters::svix::{WebhookKeys, verify_and_prepare};
+use clerk_sync::domain::webhook::EventTypeFilter;
 use criterion::{Criterion, criterion_group, criterion_main};
 use devkit::signing::sign_now;
 use secrecy::SecretString;

@@ -7,9 +7,10 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use clerk_sync::adapters::svix::unverified;
 use clerk_sync::adapters::{secrets_manager::SecretsManagerSource, sqs::SqsEventQueue};
 use clerk_sync::config::WebhookConfig;
-use clerk_sync::domain::webhook::{EventTypeFilter, MAX_BODY_BYTES, Rejection, Unverified};
+use clerk_sync::domain::webhook::{EventTypeFilter, MAX_BODY_BYTES, Rejection};
 pub use clerk_sync::edge::Reply;
 use clerk_sync::edge::{HttpHandler, error_response, json_response};
 use clerk_sync::ports::{DependencyError, EnqueueError, EventQueue};
@@ -97,14 +98,14 @@ impl IngestError {
     }
 }
 
-/// What happened to a genuine event.
+/// What became of a genuine event: queued, or acknowledged without queueing.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Accepted {
     Queued { svix_id: String },
     Ignored,
 }
 
-impl Outcome {
+impl Accepted {
     fn into_response(self) -> Response<Body> {
         match self {
             Self::Queued { svix_id } => json_response(
@@ -116,14 +117,14 @@ impl Outcome {
     }
 }
 
-/// The webhook application: its secrets, its queue and the event types it forwards.
-pub struct Webhook {
+/// The webhook application: its signing secrets, its queue and the event types it forwards.
+pub struct Ingest {
     secrets: SecretCache,
     queue: Arc<dyn EventQueue>,
     synced: EventTypeFilter,
 }
 
-impl Webhook {
+impl Ingest {
     pub fn new(secrets: SecretCache, queue: Arc<dyn EventQueue>, synced: EventTypeFilter) -> Self {
         Self {
             secrets,
@@ -161,7 +162,7 @@ impl Webhook {
         .await
     }
 
-    async fn ingest(&self, request: &Request) -> Result<Outcome, IngestError> {
+    async fn ingest(&self, request: &Request) -> Result<Accepted, IngestError> {
         if request.uri().path() != ROUTE {
             return Err(IngestError::NotFound);
         }
@@ -173,16 +174,16 @@ impl Webhook {
             return Err(IngestError::TooLarge);
         }
         // Malformed requests are refused before any dependency is touched.
-        let unverified = Unverified::parse(request.headers(), body)?;
+        let unverified = unverified(request.headers(), body)?;
         let span = tracing::Span::current();
         span.record("svix_id", unverified.svix_id().as_str());
 
         let keys = self.secrets.current().await?;
-        let event = match unverified.verify(&keys) {
+        let event = match unverified.verify(&*keys) {
             Err(Rejection::SignatureMismatch) => {
                 match self.secrets.refresh_after_mismatch(&keys).await? {
                     // The secret may have been rotated since we cached it.
-                    Some(fresh) => unverified.verify(&fresh)?,
+                    Some(fresh) => unverified.verify(&*fresh)?,
                     None => return Err(Rejection::SignatureMismatch.into()),
                 }
             }
@@ -195,14 +196,14 @@ impl Webhook {
                 outcome = "ignored",
                 "event type not synced; acknowledged without queueing"
             );
-            return Ok(Outcome::Ignored);
+            return Ok(Accepted::Ignored);
         }
         self.queue.enqueue(&event).await.map_err(|e| match e {
             EnqueueError::TooLarge { size, limit } => IngestError::TooLargeToQueue { size, limit },
             EnqueueError::Unavailable(e) => IngestError::QueueUnavailable(e),
         })?;
         tracing::info!(outcome = "queued", "event queued");
-        Ok(Outcome::Queued {
+        Ok(Accepted::Queued {
             svix_id: event.svix_id.to_string(),
         })
     }
@@ -210,7 +211,7 @@ impl Webhook {
 
 /// The Lambda-facing service (see [`clerk_sync::edge::lambda_service`]).
 pub fn lambda_service(
-    app: Arc<Webhook>,
+    app: Arc<Ingest>,
 ) -> impl Service<
     LambdaEvent<LambdaRequest>,
     Response = Reply<impl Serialize + Send + 'static>,
@@ -220,9 +221,9 @@ pub fn lambda_service(
     clerk_sync::edge::lambda_service(app)
 }
 
-impl HttpHandler for Webhook {
+impl HttpHandler for Ingest {
     fn handle(&self, request: Request) -> impl Future<Output = Response<Body>> + Send {
-        Webhook::handle(self, request)
+        Ingest::handle(self, request)
     }
 
     fn invalid_base64(&self) -> Response<Body> {

@@ -3,13 +3,13 @@
 use std::sync::Arc;
 
 use clerk_sync::config::WebhookConfig;
-use webhook::Webhook;
+use webhook::Ingest;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     clerk_sync::telemetry::init();
     let config = WebhookConfig::from_env()?;
     let sdk = clerk_sync::adapters::aws::sdk_config().await;
-    let app = Arc::new(Webhook::from_config(&config, &sdk));
+    let app = Arc::new(Ingest::from_config(&config, &sdk));
     lambda_http::lambda_runtime::run(webhook::lambda_service(app)).await
 }

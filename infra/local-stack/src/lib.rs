@@ -116,7 +116,7 @@ impl Stack {
 
         let env = resources.webhook_env();
         let config = WebhookConfig::from(&Env::from_fn(|k| env.get(k).cloned()))?;
-        let webhook = Arc::new(webhook::Webhook::from_config(&config, &sdk));
+        let webhook = Arc::new(webhook::Ingest::from_config(&config, &sdk));
 
         // `provision` stores the development key; a key given for a real Clerk replaces it.
         let secret_key = match &options.clerk.secret_key {

@@ -1,6 +1,6 @@
 //! `local-stack`: runs the whole system on this machine until Ctrl-C.
 
-use clerk_sync::domain::webhook::WebhookKeys;
+use clerk_sync::adapters::svix::WebhookKeys;
 use devkit::resources::{MAX_RECEIVE_COUNT, Names};
 use devkit::signing::DEV_WEBHOOK_SECRET;
 use local_stack::{ClerkOptions, Stack, StackOptions, env_file, outputs_file};

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 
 use super::aws::sdk_error;
-use crate::domain::delivery::{LogRecord, Outcome};
+use crate::domain::event_log::LogRecord;
+use crate::domain::outcome::Outcome;
 use crate::domain::user::{Decision, Stored, UserEvent, UserId, UserProfile, Version, decide};
 use crate::ports::{DependencyError, EventLog, Probe, UserStore};
 

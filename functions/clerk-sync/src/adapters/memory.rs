@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 
-use crate::domain::delivery::{LogRecord, Outcome};
+use crate::domain::event_log::LogRecord;
+use crate::domain::outcome::Outcome;
 use crate::domain::user::{Decision, Stored, UserEvent, UserId, decide};
 use crate::ports::{DependencyError, EventLog, UserStore};
 

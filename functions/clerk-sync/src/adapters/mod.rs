@@ -1,4 +1,5 @@
-//! Adapters: the ports implemented over the AWS SDK. SDK types stop here.
+//! Adapters: the ports implemented over the AWS SDK, and Svix's signature scheme over the `svix`
+//! crate. SDK and HTTP types stop here.
 
 pub mod aws;
 pub mod dynamodb;
@@ -6,3 +7,4 @@ pub mod dynamodb;
 pub mod memory;
 pub mod secrets_manager;
 pub mod sqs;
+pub mod svix;

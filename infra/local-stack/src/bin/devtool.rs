@@ -229,7 +229,7 @@ async fn user(id: &str) -> anyhow::Result<()> {
 
 async fn events(user: Option<String>) -> anyhow::Result<()> {
     use clerk_sync::adapters::dynamodb::event_log;
-    use clerk_sync::domain::delivery::LogRecord;
+    use clerk_sync::domain::event_log::LogRecord;
     let env = StackEnv::read()?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&env.sdk().await?);
     let table = env.get("EVENT_LOG_TABLE")?;
@@ -367,10 +367,9 @@ async fn queue(take: bool) -> anyhow::Result<()> {
                 .to_owned()
         };
         println!(
-            "\nsvix_id={} event_type={} svix_timestamp={}",
+            "\nsvix_id={} event_type={}",
             attr("svix_id"),
-            attr("event_type"),
-            attr("svix_timestamp")
+            attr("event_type")
         );
         println!("{}", message.body().unwrap_or_default());
     })

@@ -128,7 +128,7 @@ impl UserEvent {
         let data = |e: JsonError| EventError::Unparseable(e.within("data"));
         match envelope.event_type.as_str() {
             "user.created" | "user.updated" => {
-                let user: ClerkUser = json::parse(envelope.data.get()).map_err(data)?;
+                let user: UserJson = json::parse(envelope.data.get()).map_err(data)?;
                 Ok(Self::Upsert(Box::new(user.into_profile()?)))
             }
             "user.deleted" => {
@@ -147,7 +147,7 @@ impl UserProfile {
     /// A user object as Clerk's Backend API returns it (`GET /v1/users/{id}`): the same shape as
     /// a webhook's `data`.
     pub fn from_clerk_json(json: &str) -> Result<Self, EventError> {
-        json::parse::<ClerkUser>(json)
+        json::parse::<UserJson>(json)
             .map_err(EventError::Unparseable)?
             .into_profile()
     }
@@ -186,7 +186,7 @@ struct DeletedUser {
 }
 
 #[derive(Deserialize)]
-struct ClerkUser {
+struct UserJson {
     id: Option<String>,
     username: Option<String>,
     first_name: Option<String>,
@@ -194,7 +194,7 @@ struct ClerkUser {
     image_url: Option<String>,
     primary_email_address_id: Option<String>,
     #[serde(default)]
-    email_addresses: Vec<ClerkEmail>,
+    email_addresses: Vec<EmailJson>,
     // Taken as text: never parsed, so any JSON Clerk accepted survives as it is.
     public_metadata: Option<Box<RawValue>>,
     unsafe_metadata: Option<Box<RawValue>>,
@@ -209,18 +209,18 @@ struct ClerkUser {
 }
 
 #[derive(Deserialize)]
-struct ClerkEmail {
+struct EmailJson {
     id: String,
     email_address: String,
-    verification: Option<ClerkVerification>,
+    verification: Option<VerificationJson>,
 }
 
 #[derive(Deserialize)]
-struct ClerkVerification {
+struct VerificationJson {
     status: Option<String>,
 }
 
-impl ClerkUser {
+impl UserJson {
     fn into_profile(self) -> Result<UserProfile, EventError> {
         let id = UserId::parse(self.id.as_deref().unwrap_or_default())?;
         let updated_at = self.updated_at.ok_or(EventError::MissingUpdatedAt)?;

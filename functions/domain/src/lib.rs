@@ -1,10 +1,16 @@
-//! IO-free domain: what a Clerk webhook is, how it is verified, what we queue, and which user
-//! write wins.
+//! The domain of Clerk user sync: what a Clerk webhook and a session token are, how they are
+//! verified, what we queue, which user write wins, and the record of every event's fate.
+//!
+//! Types and rules only: no AWS, Lambda or HTTP type appears here (`cargo tree -p
+//! clerk-sync-domain -e normal` shows none). Adapters in clerk-sync translate to and from them.
 
 pub mod auth;
 pub mod delivery;
+pub mod dependency;
+pub mod event_log;
 pub mod json;
 pub mod metadata;
+pub mod outcome;
 pub mod user;
 pub mod webhook;
 
