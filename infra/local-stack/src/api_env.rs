@@ -19,11 +19,13 @@ pub struct ClerkOptions {
     pub api_url: Option<String>,
     pub secret_key: Option<String>,
     pub admin_claim: Option<String>,
+    /// `true` refuses tokens of pending sessions; honoured with the local Clerk too.
+    pub refuse_pending_sessions: Option<String>,
 }
 
 impl ClerkOptions {
     /// From `CLERK_JWT_KEY`, `CLERK_JWKS_URL`, `CLERK_ISSUER`, `CLERK_AUTHORIZED_PARTIES`,
-    /// `CLERK_API_URL`, `CLERK_SECRET_KEY` and `CLERK_ADMIN_CLAIM`.
+    /// `CLERK_API_URL`, `CLERK_SECRET_KEY`, `CLERK_ADMIN_CLAIM` and `CLERK_REFUSE_PENDING_SESSIONS`.
     pub fn from_env() -> Self {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
         Self {
@@ -34,6 +36,7 @@ impl ClerkOptions {
             api_url: var("CLERK_API_URL"),
             secret_key: var("CLERK_SECRET_KEY"),
             admin_claim: var("CLERK_ADMIN_CLAIM"),
+            refuse_pending_sessions: var("CLERK_REFUSE_PENDING_SESSIONS"),
         }
     }
 
@@ -49,6 +52,11 @@ pub(crate) fn api_env(
     base_url: &str,
 ) -> BTreeMap<&'static str, String> {
     let mut env = resources.api_env();
+    // A policy of ours, not a property of the Clerk instance, so the local Clerk's tokens obey it
+    // too (as the admin claim does); unset, the api's own default (off) applies.
+    if let Some(value) = &clerk.refuse_pending_sessions {
+        env.insert(ApiConfig::REFUSE_PENDING_SESSIONS, value.clone());
+    }
     if clerk.is_local() {
         env.insert(
             ApiConfig::JWKS_URL,
@@ -86,4 +94,49 @@ pub(crate) fn api_env(
         }
     }
     env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resources() -> Resources {
+        Resources {
+            names: devkit::resources::Names::unique("api-env"),
+            queue_url: "q".into(),
+            dead_letter_queue_url: "d".into(),
+            webhook_secret_id: "w".into(),
+            clerk_secret_key_id: "c".into(),
+            dead_letter_queue_arn: "da".into(),
+            queue_arn: "qa".into(),
+        }
+    }
+
+    #[test]
+    fn refusing_pending_sessions_reaches_the_api_with_the_local_clerk_and_with_a_given_one() {
+        for clerk in [
+            ClerkOptions::default(),
+            ClerkOptions {
+                jwks_url: Some("https://clerk.example.com/.well-known/jwks.json".into()),
+                ..ClerkOptions::default()
+            },
+        ] {
+            let refusing = ClerkOptions {
+                refuse_pending_sessions: Some("true".into()),
+                ..clerk.clone()
+            };
+            let env = api_env(&resources(), &refusing, "http://127.0.0.1:1");
+            assert_eq!(
+                env.get(ApiConfig::REFUSE_PENDING_SESSIONS)
+                    .map(String::as_str),
+                Some("true"),
+                "{clerk:?}"
+            );
+            let env = api_env(&resources(), &clerk, "http://127.0.0.1:1");
+            assert!(
+                !env.contains_key(ApiConfig::REFUSE_PENDING_SESSIONS),
+                "unset is left to the api's default: {clerk:?}"
+            );
+        }
+    }
 }
