@@ -289,6 +289,33 @@ async fn a_clerk_secret_key_given_to_the_stack_is_the_one_stored_and_the_one_the
     stack.stack.stop().await;
 }
 
+#[tokio::test]
+async fn pending_sessions_are_read_by_default_and_refused_when_the_stack_is_told_to_refuse_them() {
+    let user = "user_35kQ7zvT0cWnHq1d2xXy9RbLmAa";
+    let refusing = ClerkOptions {
+        refuse_pending_sessions: Some("true".to_owned()),
+        ..ClerkOptions::default()
+    };
+    for (clerk, pending_status) in [(ClerkOptions::default(), 200), (refusing, 401)] {
+        let stack = spawn_stack_with(false, clerk).await;
+        let keys = &stack.clerk().keys;
+        let mut claims = keys.claims(user);
+        claims["sts"] = "pending".into();
+        let get_me = |token: String| {
+            stack
+                .http
+                .get(format!("{}/v1/users/me", stack.stack.base_url()))
+                .bearer_auth(token)
+                .send()
+        };
+        let pending = get_me(keys.sign(&claims)).await.unwrap();
+        assert_eq!(pending.status().as_u16(), pending_status);
+        let active = get_me(keys.mint(user)).await.unwrap();
+        assert_eq!(active.status().as_u16(), 200, "active sessions always read");
+        stack.stack.stop().await;
+    }
+}
+
 /// Runs the `smoke` binary against `stack`'s outputs, as `make smoke-local` does.
 async fn smoke(stack: &TestStack, args: &[&str], token: Option<&str>) -> (i32, String) {
     let outputs = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
