@@ -10,6 +10,7 @@ mod error;
 mod health;
 mod keys;
 mod lazy_sync;
+mod route;
 mod users;
 pub mod view;
 
@@ -27,7 +28,7 @@ use clerk_sync::edge::HttpHandler;
 pub use clerk_sync::edge::Reply;
 use clerk_sync::ports::{ClerkApi, EventLog, Probe, UserStore};
 use clerk_sync::secret_cache::{Jwks, JwksCache};
-use lambda_http::http::{HeaderValue, Method, header};
+use lambda_http::http::{HeaderValue, header};
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Body, LambdaEvent, Request, Response, Service};
 use serde::Serialize;
@@ -35,11 +36,9 @@ use tracing::Instrument;
 
 pub use crate::error::ApiError;
 pub use crate::keys::Keys;
+use crate::route::Route;
+pub use crate::route::{HEALTH, ME, USERS};
 use crate::users::user_response;
-
-pub const ME: &str = "/v1/users/me";
-pub const USERS: &str = "/v1/users/";
-pub const HEALTH: &str = "/health";
 
 /// What the api talks to.
 pub struct Dependencies {
@@ -122,33 +121,17 @@ impl Api {
     }
 
     async fn route(&self, request: &Request) -> Result<Response<Body>, ApiError> {
-        let path = request.uri().path();
-        let route = if path == HEALTH {
-            "health"
-        } else if path == ME {
-            "me"
-        } else if path
-            .strip_prefix(USERS)
-            .is_some_and(|id| !id.is_empty() && !id.contains('/'))
-        {
-            "user"
-        } else {
-            return Err(ApiError::NotFound);
-        };
-        tracing::Span::current().record("route", route);
-        if request.method() != Method::GET {
-            return Err(ApiError::MethodNotAllowed);
-        }
+        let route = Route::parse(request.method(), request.uri().path())?;
+        tracing::Span::current().record("route", route.name());
         match route {
-            "health" => Ok(self.health().await),
-            "me" => {
+            Route::Health => Ok(self.health().await),
+            Route::Me => {
                 let principal = self.authenticate(request).await?;
                 self.me(&principal).await.map(user_response)
             }
-            _ => {
+            Route::User(id) => {
                 let principal = self.authenticate(request).await?;
-                let raw = &path[USERS.len()..];
-                self.user(&principal, raw).await.map(user_response)
+                self.user(&principal, id.as_ref()).await.map(user_response)
             }
         }
     }

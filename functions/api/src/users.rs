@@ -26,17 +26,19 @@ impl Api {
         }
     }
 
+    /// `id` is `None` when the path named no Clerk-shaped id: that is no one's own id, so only an
+    /// admin learns that no such user exists.
     pub(crate) async fn user(
         &self,
         principal: &Principal,
-        raw_id: &str,
+        id: Option<&UserId>,
     ) -> Result<UserProfile, ApiError> {
-        let allowed = raw_id == principal.user_id.as_str() || principal.is_admin;
+        let allowed = id == Some(&principal.user_id) || principal.is_admin;
         if !allowed {
             return Err(ApiError::Forbidden);
         }
-        let id = UserId::parse(raw_id).map_err(|_| ApiError::UserNotFound)?;
-        match self.stored(&id).await? {
+        let id = id.ok_or(ApiError::UserNotFound)?;
+        match self.stored(id).await? {
             Some(Stored::Live(user)) => Ok(*user),
             _ => Err(ApiError::UserNotFound),
         }

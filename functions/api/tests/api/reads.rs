@@ -68,6 +68,14 @@ async fn another_users_record_is_forbidden_unless_the_token_carries_the_admin_cl
     assert_eq!(response.status, 200);
     assert_eq!(response.json()["id"], ADA);
     assert_eq!(h.get("/v1/users/user_nobody", &admin).await.status, 404);
+
+    // Not a Clerk user id: no one's own, so forbidden, and not found only for an admin.
+    let response = h.get("/v1/users/bob", &bob).await;
+    assert_eq!(response.status, 403);
+    assert_eq!(response.json()["error"]["code"], "forbidden");
+    let response = h.get("/v1/users/bob", &admin).await;
+    assert_eq!(response.status, 404);
+    assert_eq!(response.json()["error"]["code"], "user_not_found");
 }
 
 #[tokio::test]
