@@ -6,174 +6,39 @@
 //! - `GET /health`: DynamoDB, the signing-key source and the queue, with latencies.
 
 pub mod clerk;
+mod error;
+mod health;
+mod keys;
+mod lazy_sync;
+mod route;
+mod users;
 pub mod view;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use clerk_sync::adapters::dynamodb::{DynamoEventLog, DynamoUserStore};
 use clerk_sync::adapters::secrets_manager::SecretsManagerSource;
 use clerk_sync::adapters::sqs::SqsEventQueue;
 use clerk_sync::config::{ApiConfig, KeysConfig};
 use clerk_sync::domain::auth::{
-    AuthError, BearerToken, Principal, TokenPolicy, UnverifiedToken, VerificationKeys,
+    BearerToken, Principal, TokenPolicy, UnverifiedToken, VerificationKeys,
 };
-use clerk_sync::domain::event_log::LogRecord;
-use clerk_sync::domain::outcome::{Failure, Outcome};
-use clerk_sync::domain::user::{Stored, UserEvent, UserId, UserProfile};
+use clerk_sync::edge::HttpHandler;
 pub use clerk_sync::edge::Reply;
-use clerk_sync::edge::{HttpHandler, error_response, json_response};
-use clerk_sync::ports::{
-    ClerkApi, ClerkError, ClerkUser, DependencyError, EventLog, Probe, UserStore,
-};
-use clerk_sync::secret_cache::{Jwks, JwksCache, KeysUnavailable};
-use clerk_sync::telemetry::error_chain;
-use lambda_http::http::{HeaderValue, Method, StatusCode, header};
+use clerk_sync::ports::{ClerkApi, EventLog, Probe, UserStore};
+use clerk_sync::secret_cache::{Jwks, JwksCache};
+use lambda_http::http::{HeaderValue, header};
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Body, LambdaEvent, Request, Response, Service};
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::view::{Check, Health, UserView};
-
-pub const ME: &str = "/v1/users/me";
-pub const USERS: &str = "/v1/users/";
-pub const HEALTH: &str = "/health";
-
-/// Everything a request is answered with other than success, mapped to HTTP in one place.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    #[error("no route for this path")]
-    NotFound,
-    #[error("only GET is allowed here")]
-    MethodNotAllowed,
-    #[error("the request body is flagged base64 but is not valid base64")]
-    InvalidBase64,
-    #[error(transparent)]
-    Unauthorized(#[from] AuthError),
-    #[error("this token may not read other users")]
-    Forbidden,
-    #[error("no such user")]
-    UserNotFound,
-    #[error("token verification keys are unavailable")]
-    KeysUnavailable(#[source] KeysUnavailable),
-    #[error("the user store is unavailable")]
-    StoreUnavailable(#[source] DependencyError),
-    #[error("the user store is unavailable")]
-    NotStored(#[source] Failure),
-    #[error("Clerk is rate-limiting user lookups; retry later")]
-    ClerkRateLimited { retry_after_seconds: u64 },
-    #[error("Clerk is unavailable; retry later")]
-    ClerkUnavailable(#[source] DependencyError),
-}
-
-impl ApiError {
-    pub fn status(&self) -> (StatusCode, &'static str) {
-        match self {
-            Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
-            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            Self::InvalidBase64 => (StatusCode::BAD_REQUEST, "invalid_base64"),
-            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
-            Self::UserNotFound => (StatusCode::NOT_FOUND, "user_not_found"),
-            Self::KeysUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "keys_unavailable"),
-            Self::StoreUnavailable(_) | Self::NotStored(_) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable")
-            }
-            Self::ClerkRateLimited { .. } => {
-                (StatusCode::SERVICE_UNAVAILABLE, "clerk_rate_limited")
-            }
-            Self::ClerkUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "clerk_unavailable"),
-        }
-    }
-
-    pub fn into_response(self) -> Response<Body> {
-        let (status, code) = self.status();
-        if status.is_server_error() {
-            tracing::error!(status = status.as_u16(), code, error = %error_chain(&self), "request failed");
-        } else {
-            tracing::info!(status = status.as_u16(), code, reason = %self, "request refused");
-        }
-        let mut response = error_response(status, code, &self.to_string());
-        let headers = response.headers_mut();
-        match &self {
-            Self::Unauthorized(e) => {
-                let challenge = HeaderValue::from_str(&e.challenge())
-                    .unwrap_or_else(|_| HeaderValue::from_static("Bearer"));
-                headers.insert(header::WWW_AUTHENTICATE, challenge);
-            }
-            Self::MethodNotAllowed => {
-                headers.insert(header::ALLOW, HeaderValue::from_static("GET"));
-            }
-            Self::ClerkRateLimited {
-                retry_after_seconds,
-            } => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
-            }
-            Self::ClerkUnavailable(_)
-            | Self::StoreUnavailable(_)
-            | Self::NotStored(_)
-            | Self::KeysUnavailable(_) => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            }
-            _ => {}
-        }
-        response
-    }
-}
-
-impl From<ClerkError> for ApiError {
-    fn from(e: ClerkError) -> Self {
-        match e {
-            ClerkError::RateLimited {
-                retry_after_seconds,
-            } => Self::ClerkRateLimited {
-                retry_after_seconds,
-            },
-            ClerkError::Unavailable(e) => Self::ClerkUnavailable(e),
-        }
-    }
-}
-
-/// Where token verification keys come from.
-pub enum Keys {
-    /// `CLERK_JWT_KEY`: fixed, no network.
-    Pinned(Arc<VerificationKeys>),
-    /// `CLERK_JWKS_URL`: cached, refetched on an unknown `kid` at most once per interval.
-    Jwks(JwksCache),
-}
-
-impl Keys {
-    /// The keys to check a token naming `kid` with.
-    async fn for_kid(&self, kid: Option<&str>) -> Result<Arc<VerificationKeys>, ApiError> {
-        match self {
-            Self::Pinned(keys) => Ok(keys.clone()),
-            Self::Jwks(cache) => {
-                let keys = cache.current().await.map_err(ApiError::KeysUnavailable)?;
-                if keys.knows(kid) {
-                    return Ok(keys);
-                }
-                // A new signing key (Clerk rotated), or a forged kid: refetch, bounded.
-                match cache.refresh_after_mismatch(&keys).await {
-                    Ok(Some(fresh)) => Ok(fresh),
-                    Ok(None) => Ok(keys),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "JWKS refetch failed; using cached keys");
-                        Ok(keys)
-                    }
-                }
-            }
-        }
-    }
-
-    async fn probe(&self) -> Result<(), KeysUnavailable> {
-        match self {
-            Self::Pinned(_) => Ok(()),
-            Self::Jwks(cache) => cache.current().await.map(|_| ()),
-        }
-    }
-}
+pub use crate::error::ApiError;
+pub use crate::keys::Keys;
+use crate::route::Route;
+pub use crate::route::{HEALTH, ME, USERS};
+use crate::users::user_response;
 
 /// What the api talks to.
 pub struct Dependencies {
@@ -193,9 +58,6 @@ pub struct Api {
     deps: Dependencies,
     policy: TokenPolicy,
 }
-
-/// Bound on one health check.
-const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Api {
     pub fn new(deps: Dependencies, policy: TokenPolicy) -> Self {
@@ -259,33 +121,17 @@ impl Api {
     }
 
     async fn route(&self, request: &Request) -> Result<Response<Body>, ApiError> {
-        let path = request.uri().path();
-        let route = if path == HEALTH {
-            "health"
-        } else if path == ME {
-            "me"
-        } else if path
-            .strip_prefix(USERS)
-            .is_some_and(|id| !id.is_empty() && !id.contains('/'))
-        {
-            "user"
-        } else {
-            return Err(ApiError::NotFound);
-        };
-        tracing::Span::current().record("route", route);
-        if request.method() != Method::GET {
-            return Err(ApiError::MethodNotAllowed);
-        }
+        let route = Route::parse(request.method(), request.uri().path())?;
+        tracing::Span::current().record("route", route.name());
         match route {
-            "health" => Ok(self.health().await),
-            "me" => {
+            Route::Health => Ok(self.health().await),
+            Route::Me => {
                 let principal = self.authenticate(request).await?;
                 self.me(&principal).await.map(user_response)
             }
-            _ => {
+            Route::User(id) => {
                 let principal = self.authenticate(request).await?;
-                let raw = &path[USERS.len()..];
-                self.user(&principal, raw).await.map(user_response)
+                self.user(&principal, id.as_ref()).await.map(user_response)
             }
         }
     }
@@ -302,108 +148,6 @@ impl Api {
         let keys = self.deps.keys.for_kid(token.kid()).await?;
         Ok(token.verify(&keys, &self.policy, now_ms() / 1000)?)
     }
-
-    async fn stored(&self, id: &UserId) -> Result<Option<Stored>, ApiError> {
-        self.deps
-            .users
-            .get(id)
-            .await
-            .map_err(ApiError::StoreUnavailable)
-    }
-
-    async fn me(&self, principal: &Principal) -> Result<UserProfile, ApiError> {
-        match self.stored(&principal.user_id).await? {
-            Some(Stored::Live(user)) => Ok(*user),
-            Some(Stored::Tombstone { .. }) => Err(ApiError::UserNotFound),
-            None => self.lazy_sync(&principal.user_id).await,
-        }
-    }
-
-    /// The user exists in Clerk but the webhook has not brought it yet: fetch it, store it under
-    /// the same ordering rules as the sync worker (so a newer webhook or a delete is never
-    /// overwritten), record it in the event log, and answer with what is stored.
-    async fn lazy_sync(&self, id: &UserId) -> Result<UserProfile, ApiError> {
-        let Some(clerk) = &self.deps.clerk else {
-            return Err(ApiError::UserNotFound);
-        };
-        let profile = match clerk.get_user(id).await? {
-            ClerkUser::Found(profile) => profile,
-            ClerkUser::NotFound => return Err(ApiError::UserNotFound),
-        };
-        let event = UserEvent::Upsert(profile);
-        // Unique to this fetch: another writer's id never matches it, so a refused write is
-        // never mistaken for a redelivery of our own.
-        let writer = LogRecord::lazy_sync_writer();
-        let applied =
-            (self.deps.users.apply(&event, &writer, now_ms()).await).map_err(Failure::from);
-        let record =
-            LogRecord::lazy_sync(&writer, id, &applied, now_ms(), self.deps.retention_days);
-        if let Err(e) = self.deps.log.record(&record).await {
-            // The user is stored (or not) either way; the audit record is what is missing.
-            tracing::error!(error = %error_chain(&e), writer, "lazy sync not recorded in the event log");
-        }
-        let outcome = applied.map_err(ApiError::NotStored)?;
-        tracing::info!(
-            outcome = outcome.as_str(),
-            writer,
-            "user fetched from Clerk (lazy sync)"
-        );
-        match (outcome, event) {
-            (Outcome::Applied, UserEvent::Upsert(profile)) => Ok(*profile),
-            // Refused: something newer (a webhook, another lazy sync, a delete) is stored.
-            _ => match self.stored(id).await? {
-                Some(Stored::Live(user)) => Ok(*user),
-                _ => Err(ApiError::UserNotFound),
-            },
-        }
-    }
-
-    async fn user(&self, principal: &Principal, raw_id: &str) -> Result<UserProfile, ApiError> {
-        let allowed = raw_id == principal.user_id.as_str() || principal.is_admin;
-        if !allowed {
-            return Err(ApiError::Forbidden);
-        }
-        let id = UserId::parse(raw_id).map_err(|_| ApiError::UserNotFound)?;
-        match self.stored(&id).await? {
-            Some(Stored::Live(user)) => Ok(*user),
-            _ => Err(ApiError::UserNotFound),
-        }
-    }
-
-    async fn health(&self) -> Response<Body> {
-        async fn timed<E: std::fmt::Display>(
-            name: &'static str,
-            check: impl Future<Output = Result<(), E>>,
-        ) -> (&'static str, Check) {
-            let start = Instant::now();
-            let ok = match tokio::time::timeout(CHECK_TIMEOUT, check).await {
-                Ok(Ok(())) => true,
-                Ok(Err(e)) => {
-                    tracing::warn!(check = name, error = %e, "health check failed");
-                    false
-                }
-                Err(_) => {
-                    tracing::warn!(check = name, "health check timed out");
-                    false
-                }
-            };
-            (name, Check::new(ok, start.elapsed()))
-        }
-        let (dynamodb, keys, queue) = tokio::join!(
-            timed("dynamodb", self.deps.users_probe.probe()),
-            timed("signing_keys", self.deps.keys.probe()),
-            timed("queue", self.deps.queue_probe.probe()),
-        );
-        let health = Health::from_checks([dynamodb, keys, queue]);
-        let status = if health.is_ok() {
-            StatusCode::OK
-        } else {
-            StatusCode::SERVICE_UNAVAILABLE
-        };
-        let mut response = json_response(status, &health);
-        no_store(&mut response);
-        response
-    }
 }
 
 fn now_ms() -> i64 {
@@ -417,12 +161,6 @@ fn no_store(response: &mut Response<Body>) {
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-}
-
-fn user_response(user: UserProfile) -> Response<Body> {
-    let mut response = json_response(StatusCode::OK, &UserView::from(&user));
-    no_store(&mut response);
-    response
 }
 
 impl HttpHandler for Api {
