@@ -16,8 +16,6 @@ pub enum ApiError {
     NotFound,
     #[error("only GET is allowed here")]
     MethodNotAllowed,
-    #[error("the request body is flagged base64 but is not valid base64")]
-    InvalidBase64,
     #[error(transparent)]
     Unauthorized(#[from] AuthError),
     #[error("this token may not read other users")]
@@ -41,7 +39,6 @@ impl ApiError {
         match self {
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            Self::InvalidBase64 => (StatusCode::BAD_REQUEST, "invalid_base64"),
             Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             Self::UserNotFound => (StatusCode::NOT_FOUND, "user_not_found"),

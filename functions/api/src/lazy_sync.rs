@@ -7,7 +7,9 @@ use clerk_sync::domain::user::{Stored, UserEvent, UserId, UserProfile};
 use clerk_sync::ports::ClerkUser;
 use clerk_sync::telemetry::error_chain;
 
-use crate::{Api, ApiError, now_ms};
+use clerk_sync::clock::now_ms;
+
+use crate::{Api, ApiError};
 
 impl Api {
     /// The user exists in Clerk but the webhook has not brought it yet: fetch it, store it under

@@ -14,6 +14,7 @@ mod route;
 mod users;
 pub mod view;
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -25,13 +26,10 @@ use clerk_sync::domain::auth::{
     BearerToken, Principal, TokenPolicy, UnverifiedToken, VerificationKeys,
 };
 use clerk_sync::edge::HttpHandler;
-pub use clerk_sync::edge::Reply;
 use clerk_sync::ports::{ClerkApi, EventLog, Probe, UserStore};
 use clerk_sync::secret_cache::{Jwks, JwksCache};
 use lambda_http::http::{HeaderValue, header};
-use lambda_http::request::LambdaRequest;
-use lambda_http::{Body, LambdaEvent, Request, Response, Service};
-use serde::Serialize;
+use lambda_http::{Body, Request, Response, Service};
 use tracing::Instrument;
 
 pub use crate::error::ApiError;
@@ -146,15 +144,8 @@ impl Api {
         // Header checks first: a token they refuse costs no key lookup or JWKS fetch.
         let token = UnverifiedToken::parse(&token)?;
         let keys = self.deps.keys.for_kid(token.kid()).await?;
-        Ok(token.verify(&keys, &self.policy, now_ms() / 1000)?)
+        Ok(token.verify(&keys, &self.policy, clerk_sync::clock::now_ms() / 1000)?)
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::UNIX_EPOCH
-        .elapsed()
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
 }
 
 fn no_store(response: &mut Response<Body>) {
@@ -167,20 +158,15 @@ impl HttpHandler for Api {
     fn handle(&self, request: Request) -> impl Future<Output = Response<Body>> + Send {
         Api::handle(self, request)
     }
-
-    fn invalid_base64(&self) -> Response<Body> {
-        ApiError::InvalidBase64.into_response()
-    }
 }
 
-/// The Lambda-facing service (see [`clerk_sync::edge::lambda_service`]).
+/// The function as lambda_http runs it (see [`clerk_sync::edge::service`]).
 pub fn lambda_service(
     app: Arc<Api>,
-) -> impl Service<
-    LambdaEvent<LambdaRequest>,
-    Response = Reply<impl Serialize + Send + 'static>,
-    Error = lambda_http::Error,
-    Future: Send + 'static,
-> + Clone {
-    clerk_sync::edge::lambda_service(app)
+) -> impl Service<Request, Response = Response<Body>, Error = Infallible, Future: Send + 'static>
++ Clone
++ Send
++ Sync
++ 'static {
+    clerk_sync::edge::service(app)
 }

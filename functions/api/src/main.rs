@@ -11,5 +11,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = ApiConfig::from_env()?;
     let sdk = clerk_sync::adapters::aws::sdk_config().await;
     let app = Arc::new(Api::from_config(&config, &sdk)?);
-    lambda_http::lambda_runtime::run(api::lambda_service(app)).await
+    clerk_sync::edge::run(app).await
 }

@@ -52,6 +52,33 @@ async fn the_binary_serves_health_and_verifies_tokens_from_the_runtime_api() {
     assert_eq!(me["statusCode"], 401, "{me}");
 }
 
+/// API Gateway never flags a body base64 that is not; if it did, that one invocation fails
+/// (lambda_http's conversion panics, its runtime reports the error) and the function goes on.
+#[tokio::test]
+async fn a_body_flagged_base64_that_is_not_fails_that_invocation_only() {
+    let keys = DevKeys::generate();
+    let (_, _, mut bootstrap) = start_provisioned("api", BINARY, |r| {
+        let mut env = r.api_env();
+        env.insert("CLERK_JWT_KEY", keys.public_pem.clone());
+        env
+    })
+    .await
+    .expect("initialised");
+    let mut broken = request_event("POST", api::HEALTH, &HeaderMap::new(), b"");
+    broken["body"] = "%%% not base64 %%%".into();
+    broken["isBase64Encoded"] = true.into();
+
+    let failed = bootstrap.invoke(broken).await.unwrap();
+    assert!(
+        failed.is_err(),
+        "a function error, not an answer: {failed:?}"
+    );
+
+    let health = request_event("GET", api::HEALTH, &HeaderMap::new(), b"");
+    let health = bootstrap.invoke(health).await.unwrap().expect("served");
+    assert_eq!(health["statusCode"], 200, "{health}");
+}
+
 #[test]
 fn the_binary_without_a_key_source_stops_before_serving_and_names_the_variables() {
     let output = run_unserved(

@@ -1,79 +1,42 @@
-//! The HTTP edge shared by the HTTP-facing functions: the Lambda service that turns API Gateway
-//! HTTP API (payload 2.0) or function URL events into `http` requests, and JSON responses.
+//! The HTTP edge shared by the HTTP-facing functions, on lambda_http's public API: lambda_http
+//! turns API Gateway HTTP API (payload 2.0) events into `http` requests and our responses back,
+//! as the runtime's own examples do; this module adds the JSON response shapes.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 
-use base64::Engine;
-use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 use lambda_http::http::{StatusCode, header};
-use lambda_http::request::LambdaRequest;
-use lambda_http::{Body, LambdaEvent, Request, Response, Service};
+use lambda_http::{Body, Request, Response, Service};
 use serde::Serialize;
 
-/// An HTTP function: answers requests, and says how to answer one whose body cannot be decoded.
+/// An HTTP function: answers every request (an error is an answer too, never a failure).
 pub trait HttpHandler: Send + Sync + 'static {
     fn handle(&self, request: Request) -> impl Future<Output = Response<Body>> + Send;
-    /// The answer to an event whose body is flagged base64 but is not.
-    fn invalid_base64(&self) -> Response<Body>;
 }
 
-/// The answer to one Lambda event: lambda_http's own conversion, or one we built before it.
-#[derive(Debug, Serialize)]
-#[serde(untagged)]
-pub enum Reply<R> {
-    Converted(R),
-    Direct(Box<ApiGatewayV2httpResponse>),
-}
-
-/// The Lambda-facing service of an HTTP function. The local gateway calls exactly this too.
-///
-/// lambda_http panics on a body flagged `isBase64Encoded` that is not base64, which API Gateway
-/// would turn into a 500 (and Svix into retries forever); such events are answered by
-/// [`HttpHandler::invalid_base64`] before lambda_http converts the event. That needs lambda_http's
-/// `Adapter`/`LambdaRequest`, which are `#[doc(hidden)]`: the version is pinned exactly.
-pub fn lambda_service<H: HttpHandler>(
+/// The function as a `Service<Request>`: what lambda_http runs, and what the local gateway and
+/// the tests call in-process (`devkit::lambda::http_fn`).
+pub fn service<H: HttpHandler>(
     app: Arc<H>,
-) -> impl Service<
-    LambdaEvent<LambdaRequest>,
-    Response = Reply<impl Serialize + Send + 'static>,
-    Error = lambda_http::Error,
-    Future: Send + 'static,
-> + Clone {
-    lambda_http::service_fn(move |event: LambdaEvent<LambdaRequest>| {
+) -> impl Service<Request, Response = Response<Body>, Error = Infallible, Future: Send + 'static>
++ Clone
++ Send
++ Sync
++ 'static {
+    lambda_http::service_fn(move |request: Request| {
         let app = app.clone();
-        async move {
-            if let LambdaRequest::ApiGatewayV2(request) = &event.payload {
-                let undecodable = request.is_base64_encoded
-                    && request.body.as_deref().is_some_and(|b| {
-                        base64::engine::general_purpose::STANDARD.decode(b).is_err()
-                    });
-                if undecodable {
-                    let response = apigw_v2_response(app.invalid_base64());
-                    return Ok(Reply::Direct(Box::new(response)));
-                }
-            }
-            let mut adapter =
-                lambda_http::Adapter::from(lambda_http::service_fn(move |request: Request| {
-                    let app = app.clone();
-                    async move { Ok::<_, Infallible>(app.handle(request).await) }
-                }));
-            match adapter.call(event).await {
-                Ok(converted) => Ok(Reply::Converted(converted)),
-                Err(never) => match never {},
-            }
-        }
+        async move { Ok(app.handle(request).await) }
     })
 }
 
-fn apigw_v2_response(response: Response<Body>) -> ApiGatewayV2httpResponse {
-    let (parts, body) = response.into_parts();
-    let mut out = ApiGatewayV2httpResponse::default();
-    out.status_code = i64::from(parts.status.as_u16());
-    out.headers = parts.headers;
-    out.body = Some(body);
-    out
+/// Serves `app` under the Lambda runtime until it shuts the function down.
+///
+/// API Gateway flags a body `isBase64Encoded` only when it encoded it itself, so the flag is
+/// always true to its body. Were it not, lambda_http's conversion would panic; its runtime turns
+/// that into an error for that one invocation and goes on serving (the bootstrap tests show it).
+pub async fn run<H: HttpHandler>(app: Arc<H>) -> Result<(), lambda_http::Error> {
+    lambda_http::run(service(app)).await
 }
 
 /// A JSON response.

@@ -4,6 +4,7 @@
 //! makes Svix retry, so nothing is queued for any non-2xx and nothing is acknowledged before
 //! `SendMessage` succeeded.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -11,15 +12,12 @@ use clerk_sync::adapters::svix::unverified;
 use clerk_sync::adapters::{secrets_manager::SecretsManagerSource, sqs::SqsEventQueue};
 use clerk_sync::config::WebhookConfig;
 use clerk_sync::domain::webhook::{EventTypeFilter, MAX_BODY_BYTES, Rejection};
-pub use clerk_sync::edge::Reply;
 use clerk_sync::edge::{HttpHandler, error_response, json_response};
 use clerk_sync::ports::{DependencyError, EnqueueError, EventQueue};
 use clerk_sync::secret_cache::{KeysUnavailable, SecretCache};
 use clerk_sync::telemetry::error_chain;
 use lambda_http::http::{Method, StatusCode, header};
-use lambda_http::request::LambdaRequest;
-use lambda_http::{Body, LambdaEvent, Request, Response, Service};
-use serde::Serialize;
+use lambda_http::{Body, Request, Response, Service};
 use serde_json::json;
 use tracing::Instrument;
 
@@ -34,8 +32,6 @@ pub enum IngestError {
     NotFound,
     #[error("only POST is allowed on {ROUTE}")]
     MethodNotAllowed,
-    #[error("body is flagged base64-encoded but is not valid base64")]
-    InvalidBase64,
     #[error("body is larger than {MAX_BODY_BYTES} bytes")]
     TooLarge,
     #[error("the event is too large for the queue ({size} bytes as a message, at most {limit})")]
@@ -61,7 +57,6 @@ impl IngestError {
         match self {
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            Self::InvalidBase64 => (StatusCode::BAD_REQUEST, "invalid_base64"),
             Self::TooLarge | Self::TooLargeToQueue { .. } => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
             }
@@ -209,24 +204,19 @@ impl Ingest {
     }
 }
 
-/// The Lambda-facing service (see [`clerk_sync::edge::lambda_service`]).
+/// The function as lambda_http runs it (see [`clerk_sync::edge::service`]).
 pub fn lambda_service(
     app: Arc<Ingest>,
-) -> impl Service<
-    LambdaEvent<LambdaRequest>,
-    Response = Reply<impl Serialize + Send + 'static>,
-    Error = lambda_http::Error,
-    Future: Send + 'static,
-> + Clone {
-    clerk_sync::edge::lambda_service(app)
+) -> impl Service<Request, Response = Response<Body>, Error = Infallible, Future: Send + 'static>
++ Clone
++ Send
++ Sync
++ 'static {
+    clerk_sync::edge::service(app)
 }
 
 impl HttpHandler for Ingest {
     fn handle(&self, request: Request) -> impl Future<Output = Response<Body>> + Send {
         Ingest::handle(self, request)
-    }
-
-    fn invalid_base64(&self) -> Response<Body> {
-        IngestError::InvalidBase64.into_response()
     }
 }

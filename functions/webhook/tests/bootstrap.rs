@@ -39,6 +39,40 @@ async fn the_binary_answers_a_signed_event_from_the_runtime_api_202_and_queues_i
     assert_eq!(queued[0].body.as_deref(), Some(body.as_str()));
 }
 
+/// API Gateway never flags a body base64 that is not; if it did, that one invocation fails
+/// (lambda_http's conversion panics, its runtime reports the error) and the function goes on.
+#[tokio::test]
+async fn a_body_flagged_base64_that_is_not_fails_that_invocation_only_and_queues_nothing() {
+    let (sdk, resources, mut bootstrap) = start_provisioned("webhook", BINARY, |r| r.webhook_env())
+        .await
+        .expect("initialised");
+    let body = devkit::fixture("user.created");
+    let headers = sign_now(DEV_WEBHOOK_SECRET, &body);
+    let mut broken = request_event("POST", webhook::ROUTE, &headers, body.as_bytes());
+    broken["body"] = "%%% not base64 %%%".into();
+    broken["isBase64Encoded"] = true.into();
+
+    let failed = bootstrap.invoke(broken).await.unwrap();
+    assert!(
+        failed.is_err(),
+        "a function error, not an answer: {failed:?}"
+    );
+
+    let event = request_event("POST", webhook::ROUTE, &headers, body.as_bytes());
+    let response = bootstrap.invoke(event).await.unwrap().expect("served");
+    assert_eq!(response["statusCode"], 202, "{response}");
+    let queued = aws_sdk_sqs::Client::new(&sdk)
+        .receive_message()
+        .queue_url(&resources.queue_url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert_eq!(queued.len(), 1, "only the genuine event");
+}
+
 #[test]
 fn the_binary_without_its_queue_url_stops_before_serving_and_names_the_variable() {
     let output = run_unserved(BINARY, &[("WEBHOOK_SECRET_ID", "secret")]);

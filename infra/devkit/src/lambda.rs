@@ -6,6 +6,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use anyhow::anyhow;
+use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
+use lambda_http::{Body, Request, RequestExt, Response};
 use lambda_runtime::{Context, LambdaEvent, Service};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -30,15 +32,57 @@ where
         let mut service = service.clone();
         Box::pin(async move {
             let payload: A = serde_json::from_value(event)?;
-            let mut context = Context::default();
-            let now = std::time::UNIX_EPOCH.elapsed()?;
-            context.request_id = format!("local-{:x}", now.as_nanos());
-            context.deadline = now.as_millis() as u64 + 30_000;
             let response = service
-                .call(LambdaEvent::new(payload, context))
+                .call(LambdaEvent::new(payload, context()?))
                 .await
                 .map_err(|e| anyhow!("function error: {e:?}"))?;
             Ok(serde_json::to_value(response)?)
         })
     })
+}
+
+/// Wraps an HTTP function's `Service<Request>` (what `lambda_http::run` serves): the API Gateway
+/// event is converted by lambda_http's public `request::from_str`, as the runtime would convert
+/// it, and the response becomes the HTTP API (payload 2.0) response JSON API Gateway reads.
+pub fn http_fn<S>(service: S) -> JsonFn
+where
+    S: Service<Request, Response = Response<Body>> + Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
+    S::Error: std::fmt::Debug,
+{
+    Arc::new(move |event: Value| {
+        let mut service = service.clone();
+        Box::pin(async move {
+            let request =
+                lambda_http::request::from_str(&event.to_string())?.with_lambda_context(context()?);
+            let response = service
+                .call(request)
+                .await
+                .map_err(|e| anyhow!("function error: {e:?}"))?;
+            Ok(serde_json::to_value(apigw_v2_response(response))?)
+        })
+    })
+}
+
+/// A fresh invocation context, as the runtime gives each invocation.
+fn context() -> anyhow::Result<Context> {
+    let mut context = Context::default();
+    let now = std::time::UNIX_EPOCH.elapsed()?;
+    context.request_id = format!("local-{:x}", now.as_nanos());
+    context.deadline = now.as_millis() as u64 + 30_000;
+    Ok(context)
+}
+
+/// An HTTP response as an HTTP API (payload 2.0) Lambda response: binary bodies base64-encoded.
+fn apigw_v2_response(response: Response<Body>) -> ApiGatewayV2httpResponse {
+    let (parts, body) = response.into_parts();
+    let mut out = ApiGatewayV2httpResponse::default();
+    out.status_code = i64::from(parts.status.as_u16());
+    out.is_base64_encoded = matches!(body, Body::Binary(_));
+    out.headers = parts.headers;
+    out.body = match body {
+        Body::Empty => None,
+        body => Some(body),
+    };
+    out
 }

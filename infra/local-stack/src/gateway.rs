@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::response::Response;
 use devkit::apigw::{read_response, request_event};
-use devkit::lambda::{JsonFn, json_fn};
+use devkit::lambda::{JsonFn, http_fn};
 use http::StatusCode;
 use serde_json::json;
 
@@ -27,7 +27,7 @@ pub struct Route {
 /// The HTTP functions' routes. This is where the gateway's functions are wired in-process:
 /// each one's `lambda_service`, called with API Gateway v2 events as JSON.
 pub(crate) fn routes(webhook: Arc<webhook::Ingest>, api: Arc<api::Api>) -> Vec<Route> {
-    let api = json_fn(api::lambda_service(api));
+    let api = http_fn(api::lambda_service(api));
     let api_route = |path| Route {
         path,
         function: "api",
@@ -37,7 +37,7 @@ pub(crate) fn routes(webhook: Arc<webhook::Ingest>, api: Arc<api::Api>) -> Vec<R
         Route {
             path: webhook::ROUTE,
             function: "webhook",
-            handler: json_fn(webhook::lambda_service(webhook)),
+            handler: http_fn(webhook::lambda_service(webhook)),
         },
         api_route(api::ME),
         api_route("/v1/users/{id}"),

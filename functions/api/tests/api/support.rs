@@ -16,7 +16,7 @@ use clerk_sync::secret_cache::{CachePolicy, Jwks, JwksCache};
 use devkit::apigw::{HttpResponse, read_response, request_event};
 use devkit::counting::RequestCounter;
 use devkit::emulator::Emulator;
-use devkit::lambda::{JsonFn, json_fn};
+use devkit::lambda::{JsonFn, http_fn};
 use devkit::resources::{Names, Resources, provision};
 use devkit::signing::DEV_WEBHOOK_SECRET;
 use devkit::tokens::{DevKeys, LOCAL_AZP, LOCAL_ISSUER};
@@ -167,7 +167,7 @@ pub async fn harness_with(label: &str, options: Options) -> Harness {
         },
     );
     Harness {
-        function: json_fn(api::lambda_service(Arc::new(app))),
+        function: http_fn(api::lambda_service(Arc::new(app))),
         sdk,
         resources,
         clerk,
@@ -243,7 +243,7 @@ impl Harness {
             },
             policy(),
         );
-        json_fn(api::lambda_service(Arc::new(app)))
+        http_fn(api::lambda_service(Arc::new(app)))
     }
 
     pub fn store(&self) -> DynamoUserStore {
