@@ -178,28 +178,36 @@ async fn with_lazy_sync_off_a_missing_user_is_not_found_without_asking_clerk() {
 #[tokio::test]
 async fn two_concurrent_lazy_syncs_with_different_clerk_snapshots_both_answer_what_is_stored() {
     let h = harness("lazy-twice").await;
-    // Two copies with the same updated_at: the second to be written must be refused, and must
-    // then answer with the first, not with its own copy.
+    // Two copies with the same updated_at. Clerk holds its answer to the first fetch (the second
+    // copy) until the other lazy sync has fetched the first copy, written it and answered; that
+    // late write must be refused, and must then answer with the first copy, not its own.
     let mut first = clerk_user(ADA, 20);
     first["first_name"] = "First copy".into();
     let mut second = clerk_user(ADA, 20);
     second["first_name"] = "Second copy".into();
     Mock::given(method("GET"))
         .and(path(format!("/v1/users/{ADA}")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(&first))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(&second)
+                .set_delay(Duration::from_millis(700)),
+        )
         .up_to_n_times(1)
         .mount(&h.clerk)
         .await;
-    h.clerk_answers(
-        ADA,
-        ResponseTemplate::new(200)
-            .set_body_json(&second)
-            .set_delay(Duration::from_millis(400)),
-    )
-    .await;
+    h.clerk_answers(ADA, ResponseTemplate::new(200).set_body_json(&first))
+        .await;
     let token = keys().mint(ADA);
 
-    let (a, b) = tokio::join!(h.get(ME, &token), h.get(ME, &token));
+    let a = std::sync::OnceLock::new();
+    let b = h
+        .me_while_clerk_answers(ADA, async {
+            a.set(h.get(ME, &token).await).unwrap();
+        })
+        .await;
+    let a = a
+        .into_inner()
+        .expect("answered while Clerk held the other fetch");
 
     assert_eq!((a.status, b.status), (200, 200));
     let Some(Stored::Live(stored)) = h.stored(ADA).await else {
