@@ -14,7 +14,6 @@ mod route;
 mod users;
 pub mod view;
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -29,7 +28,7 @@ use clerk_sync::edge::HttpHandler;
 use clerk_sync::ports::{ClerkApi, EventLog, Probe, UserStore};
 use clerk_sync::secret_cache::{Jwks, JwksCache};
 use lambda_http::http::{HeaderValue, header};
-use lambda_http::{Body, Request, Response, Service};
+use lambda_http::{Body, Request, Response};
 use tracing::Instrument;
 
 pub use crate::error::ApiError;
@@ -158,15 +157,4 @@ impl HttpHandler for Api {
     fn handle(&self, request: Request) -> impl Future<Output = Response<Body>> + Send {
         Api::handle(self, request)
     }
-}
-
-/// The function as lambda_http runs it (see [`clerk_sync::edge::service`]).
-pub fn lambda_service(
-    app: Arc<Api>,
-) -> impl Service<Request, Response = Response<Body>, Error = Infallible, Future: Send + 'static>
-+ Clone
-+ Send
-+ Sync
-+ 'static {
-    clerk_sync::edge::service(app)
 }

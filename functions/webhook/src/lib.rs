@@ -4,7 +4,6 @@
 //! makes Svix retry, so nothing is queued for any non-2xx and nothing is acknowledged before
 //! `SendMessage` succeeded.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -17,7 +16,7 @@ use clerk_sync::ports::{DependencyError, EnqueueError, EventQueue};
 use clerk_sync::secret_cache::{KeysUnavailable, SecretCache};
 use clerk_sync::telemetry::error_chain;
 use lambda_http::http::{Method, StatusCode, header};
-use lambda_http::{Body, Request, Response, Service};
+use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use tracing::Instrument;
 
@@ -202,17 +201,6 @@ impl Ingest {
             svix_id: event.svix_id.to_string(),
         })
     }
-}
-
-/// The function as lambda_http runs it (see [`clerk_sync::edge::service`]).
-pub fn lambda_service(
-    app: Arc<Ingest>,
-) -> impl Service<Request, Response = Response<Body>, Error = Infallible, Future: Send + 'static>
-+ Clone
-+ Send
-+ Sync
-+ 'static {
-    clerk_sync::edge::service(app)
 }
 
 impl HttpHandler for Ingest {

@@ -22,7 +22,7 @@ use devkit::signing::{new_svix_id, now, sign, sign_now};
 use http::{HeaderMap, HeaderValue};
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use webhook::{Ingest, ROUTE, lambda_service};
+use webhook::{Ingest, ROUTE};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const OTHER_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
@@ -48,7 +48,7 @@ async fn harness(label: &str) -> Harness {
 }
 
 fn function(app: Ingest) -> JsonFn {
-    http_fn(lambda_service(Arc::new(app)))
+    http_fn(clerk_sync::edge::service(Arc::new(app)))
 }
 
 impl Harness {

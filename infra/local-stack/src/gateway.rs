@@ -25,9 +25,9 @@ pub struct Route {
 }
 
 /// The HTTP functions' routes. This is where the gateway's functions are wired in-process:
-/// each one's `lambda_service`, called with API Gateway v2 events as JSON.
+/// each one's `clerk_sync::edge::service`, called with API Gateway v2 events as JSON.
 pub(crate) fn routes(webhook: Arc<webhook::Ingest>, api: Arc<api::Api>) -> Vec<Route> {
-    let api = http_fn(api::lambda_service(api));
+    let api = http_fn(clerk_sync::edge::service(api));
     let api_route = |path| Route {
         path,
         function: "api",
@@ -37,7 +37,7 @@ pub(crate) fn routes(webhook: Arc<webhook::Ingest>, api: Arc<api::Api>) -> Vec<R
         Route {
             path: webhook::ROUTE,
             function: "webhook",
-            handler: http_fn(webhook::lambda_service(webhook)),
+            handler: http_fn(clerk_sync::edge::service(webhook)),
         },
         api_route(api::ME),
         api_route("/v1/users/{id}"),

@@ -167,7 +167,7 @@ pub async fn harness_with(label: &str, options: Options) -> Harness {
         },
     );
     Harness {
-        function: http_fn(api::lambda_service(Arc::new(app))),
+        function: http_fn(clerk_sync::edge::service(Arc::new(app))),
         sdk,
         resources,
         clerk,
@@ -243,7 +243,7 @@ impl Harness {
             },
             policy(),
         );
-        http_fn(api::lambda_service(Arc::new(app)))
+        http_fn(clerk_sync::edge::service(Arc::new(app)))
     }
 
     pub fn store(&self) -> DynamoUserStore {
