@@ -65,7 +65,7 @@ pub trait ClerkApi: Send + Sync {
     async fn get_user(&self, id: &UserId) -> Result<ClerkUser, ClerkError>;
 }
 
-/// Where user records live. Implementations apply [`crate::domain::user::decide`]'s rules
+/// Where user records live. Implementations apply [`crate::domain::ordering::Precondition`]
 /// atomically, in one conditional write per event.
 #[async_trait]
 pub trait UserStore: Send + Sync {

@@ -10,6 +10,7 @@ pub mod dependency;
 pub mod event_log;
 pub mod json;
 pub mod metadata;
+pub mod ordering;
 pub mod outcome;
 pub mod user;
 pub mod webhook;

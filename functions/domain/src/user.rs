@@ -1,9 +1,7 @@
-//! Clerk users and the ordering rules that make duplicates and reordering converge.
+//! Clerk users: ids, the events Clerk sends about them, and what is stored for each.
 //!
-//! `decide` is the one place that says which write wins: a create/update applies only when its
-//! `updated_at` is newer than what is stored, a delete leaves a tombstone that nothing brings
-//! back. It needs only the stored record's [`Version`]; the DynamoDB adapter expresses exactly
-//! this as a condition on a single write.
+//! Which write wins is [`crate::ordering`]'s to say; it needs only the stored record's
+//! [`Version`].
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
@@ -119,6 +117,27 @@ impl UserEvent {
         match self {
             Self::Upsert(p) => &p.id,
             Self::Deleted { id, .. } => id,
+        }
+    }
+
+    /// What this event's write stores: the user's state, or a tombstone.
+    pub fn stored(&self) -> Stored {
+        match self {
+            Self::Upsert(profile) => Stored::Live(profile.clone()),
+            Self::Deleted { id, at } => Stored::Tombstone {
+                id: id.clone(),
+                deleted_at: *at,
+            },
+        }
+    }
+
+    /// The [`Version`] of what this event's write stores, without building it.
+    pub fn version(&self) -> Version {
+        match self {
+            Self::Upsert(profile) => Version::Live {
+                updated_at: Some(profile.updated_at),
+            },
+            Self::Deleted { .. } => Version::Deleted,
         }
     }
 
@@ -268,12 +287,11 @@ pub enum Stored {
     Tombstone { id: UserId, deleted_at: Option<i64> },
 }
 
-/// What the ordering rules need to know of a stored record, and all a store must read back to
-/// explain a refused write.
+/// What the ordering rules ([`crate::ordering`]) need to know of a stored record, and all a
+/// store must read back to explain a refused write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Version {
-    /// A live user last updated at `updated_at`; `None` for a record without one, which any
-    /// event is newer than.
+    /// A live user last updated at `updated_at`; `None` for a record without a (numeric) one.
     Live { updated_at: Option<i64> },
     /// A tombstone.
     Deleted,
@@ -290,63 +308,9 @@ impl Stored {
     }
 }
 
-/// The fate of one event against what is stored.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Decision {
-    /// Write this; it is newer than what is stored (or nothing is).
-    Apply(Stored),
-    /// Older than what is stored, or the user is deleted: acknowledged, nothing written.
-    Stale,
-    /// Exactly what is stored already: acknowledged, nothing written.
-    Duplicate,
-}
-
-/// The ordering rules. Pure: the same inputs always give the same decision.
-pub fn decide(current: Option<Version>, event: &UserEvent) -> Decision {
-    match (current, event) {
-        (Some(Version::Deleted), UserEvent::Deleted { .. }) => Decision::Duplicate,
-        (_, UserEvent::Deleted { id, at }) => Decision::Apply(Stored::Tombstone {
-            id: id.clone(),
-            deleted_at: *at,
-        }),
-        (Some(Version::Deleted), UserEvent::Upsert(_)) => Decision::Stale,
-        (Some(Version::Live { updated_at }), UserEvent::Upsert(new)) => {
-            use std::cmp::Ordering::*;
-            match Some(new.updated_at).cmp(&updated_at) {
-                Greater => Decision::Apply(Stored::Live(new.clone())),
-                Equal => Decision::Duplicate,
-                Less => Decision::Stale,
-            }
-        }
-        (None, UserEvent::Upsert(new)) => Decision::Apply(Stored::Live(new.clone())),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
-    use std::collections::BTreeMap;
-
-    fn profile(id: &str, updated_at: i64) -> Box<UserProfile> {
-        Box::new(UserProfile {
-            id: UserId::parse(id).unwrap(),
-            email: Some(format!("{id}-{updated_at}@example.com")),
-            email_addresses: vec![],
-            username: None,
-            first_name: Some(format!("v{updated_at}")),
-            last_name: None,
-            image_url: None,
-            public_metadata: Metadata::null(),
-            unsafe_metadata: Metadata::null(),
-            private_metadata: Metadata::null(),
-            banned: false,
-            locked: false,
-            created_at: Some(0),
-            updated_at,
-            last_sign_in_at: None,
-        })
-    }
 
     #[test]
     fn clerk_fixtures_parse_into_user_events() {
@@ -462,125 +426,5 @@ mod tests {
             !reason.contains("ada@example.com") && !reason.contains("secret"),
             "{reason}"
         );
-    }
-
-    #[test]
-    fn a_record_without_updated_at_is_older_than_any_event() {
-        let odd = Version::Live { updated_at: None };
-        assert!(matches!(
-            decide(Some(odd), &UserEvent::Upsert(profile("user_1", 1))),
-            Decision::Apply(_)
-        ));
-    }
-
-    #[test]
-    fn stale_update_does_not_overwrite_newer_state_and_equal_is_a_duplicate() {
-        let stored = Stored::Live(profile("user_1", 20));
-        assert_eq!(
-            decide(
-                Some(stored.version()),
-                &UserEvent::Upsert(profile("user_1", 10))
-            ),
-            Decision::Stale
-        );
-        assert_eq!(
-            decide(
-                Some(stored.version()),
-                &UserEvent::Upsert(profile("user_1", 20))
-            ),
-            Decision::Duplicate
-        );
-        assert!(matches!(
-            decide(
-                Some(stored.version()),
-                &UserEvent::Upsert(profile("user_1", 30))
-            ),
-            Decision::Apply(_)
-        ));
-    }
-
-    #[test]
-    fn deleted_user_is_never_resurrected_by_older_or_newer_updates() {
-        let id = UserId::parse("user_1").unwrap();
-        let tomb = Stored::Tombstone {
-            id: id.clone(),
-            deleted_at: Some(5),
-        };
-        for t in [1, 5, 1_000_000] {
-            assert_eq!(
-                decide(
-                    Some(tomb.version()),
-                    &UserEvent::Upsert(profile("user_1", t))
-                ),
-                Decision::Stale
-            );
-        }
-        assert_eq!(
-            decide(Some(tomb.version()), &UserEvent::Deleted { id, at: None }),
-            Decision::Duplicate
-        );
-    }
-
-    /// One user's history: upserts at some `updated_at`s (content determined by the time, as in
-    /// Clerk) and possibly deletes.
-    fn history() -> impl Strategy<Value = Vec<UserEvent>> {
-        let event = prop_oneof![
-            4 => (0usize..3, 1i64..20).prop_map(|(u, t)| UserEvent::Upsert(profile(&format!("user_{u}"), t))),
-            1 => (0usize..3).prop_map(|u| UserEvent::Deleted { id: UserId::parse(&format!("user_{u}")).unwrap(), at: Some(99) }),
-        ];
-        proptest::collection::vec(event, 0..24)
-    }
-
-    /// The model: delete wins forever, otherwise the greatest `updated_at`.
-    fn model(events: &[UserEvent]) -> BTreeMap<UserId, Stored> {
-        let mut out = BTreeMap::new();
-        for e in events {
-            match e {
-                UserEvent::Deleted { id, at } => {
-                    out.insert(
-                        id.clone(),
-                        Stored::Tombstone {
-                            id: id.clone(),
-                            deleted_at: *at,
-                        },
-                    );
-                }
-                UserEvent::Upsert(_) => {}
-            }
-        }
-        for e in events {
-            if let UserEvent::Upsert(p) = e {
-                let newer = match out.get(&p.id) {
-                    None => true,
-                    Some(Stored::Live(s)) => p.updated_at > s.updated_at,
-                    Some(Stored::Tombstone { .. }) => false,
-                };
-                if newer {
-                    out.insert(p.id.clone(), Stored::Live(p.clone()));
-                }
-            }
-        }
-        out
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(10_000))]
-        #[test]
-        fn any_order_with_duplicates_converges_on_latest_state_and_delete_wins(
-            (events, order) in history().prop_flat_map(|h| {
-                let doubled: Vec<UserEvent> = h.iter().chain(h.iter()).cloned().collect();
-                let n = doubled.len();
-                (Just(doubled), Just((0..n).collect::<Vec<_>>()).prop_shuffle())
-            })
-        ) {
-            let mut table: BTreeMap<UserId, Stored> = BTreeMap::new();
-            for i in order {
-                let event = &events[i];
-                if let Decision::Apply(next) = decide(table.get(event.user_id()).map(Stored::version), event) {
-                    table.insert(event.user_id().clone(), next);
-                }
-            }
-            prop_assert_eq!(table, model(&events));
-        }
     }
 }

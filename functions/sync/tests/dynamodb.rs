@@ -773,3 +773,229 @@ async fn the_emulator_s_refusals_and_outages_are_classed_by_what_they_are() {
         .unwrap_err();
     assert_eq!(failure.class(), "transient");
 }
+
+/// The adapter's condition against the domain's precondition: for random stored items — absent,
+/// live with an `updated_at` that is a number, missing or text, tombstones, items without
+/// `deleted` or with an odd one, written by another writer or by this one — and random events
+/// around them, `apply` answers and leaves the item exactly as [`Precondition::holds`] and
+/// [`Refusal::explain`] say.
+mod the_condition_is_the_domain_s_precondition {
+    use std::sync::LazyLock;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use clerk_sync::adapters::dynamodb::user_item;
+    use clerk_sync::domain::ordering::{Precondition, Refusal};
+    use clerk_sync::domain::user::{UserEvent, Version};
+    use clerk_sync::ports::UserStore;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Around Clerk's times, so numbers compare as numbers, not as text.
+    const BASE: i64 = 1_700_000_000_000;
+    const WRITER: &str = "msg_this";
+    const NOW_MS: i64 = 42;
+
+    #[derive(Debug, Clone)]
+    enum Deleted {
+        Absent,
+        True,
+        False,
+        /// Not a boolean: not a tombstone.
+        Text,
+    }
+
+    #[derive(Debug, Clone)]
+    enum UpdatedAt {
+        Absent,
+        Number(i64),
+        /// Not a number (even when it reads as one): no `updated_at`.
+        Text(&'static str),
+    }
+
+    #[derive(Debug, Clone)]
+    struct StoredItem {
+        deleted: Deleted,
+        updated_at: UpdatedAt,
+        /// `last_svix_id`.
+        writer: Option<&'static str>,
+    }
+
+    #[derive(Debug, Clone)]
+    enum Event {
+        Upsert(i64),
+        Delete,
+    }
+
+    fn stored_item() -> impl Strategy<Value = StoredItem> {
+        let deleted = prop_oneof![
+            Just(Deleted::Absent),
+            Just(Deleted::True),
+            Just(Deleted::False),
+            Just(Deleted::Text),
+        ];
+        let updated_at = prop_oneof![
+            1 => Just(UpdatedAt::Absent),
+            4 => (0..5i64).prop_map(|t| UpdatedAt::Number(BASE + t)),
+            1 => prop_oneof![Just("yesterday"), Just("1700000000002")].prop_map(UpdatedAt::Text),
+        ];
+        let writer = prop_oneof![Just(None), Just(Some("msg_other")), Just(Some(WRITER))];
+        (deleted, updated_at, writer).prop_map(|(deleted, updated_at, writer)| StoredItem {
+            deleted,
+            updated_at,
+            writer,
+        })
+    }
+
+    /// An upsert at, just before or just after the stored times (equal included), or a delete.
+    fn event() -> impl Strategy<Value = Event> {
+        prop_oneof![
+            3 => (-2..7i64).prop_map(|t| Event::Upsert(BASE + t)),
+            1 => Just(Event::Delete),
+        ]
+    }
+
+    fn raw_item(user: &str, stored: &StoredItem) -> HashMap<String, AttributeValue> {
+        let mut item = HashMap::from([
+            ("id".to_owned(), AttributeValue::S(user.to_owned())),
+            ("first_name".to_owned(), AttributeValue::S("Stored".into())),
+        ]);
+        match stored.deleted {
+            Deleted::Absent => {}
+            Deleted::True => {
+                item.insert("deleted".into(), AttributeValue::Bool(true));
+            }
+            Deleted::False => {
+                item.insert("deleted".into(), AttributeValue::Bool(false));
+            }
+            Deleted::Text => {
+                item.insert("deleted".into(), AttributeValue::S("true".into()));
+            }
+        }
+        match stored.updated_at {
+            UpdatedAt::Absent => {}
+            UpdatedAt::Number(t) => {
+                item.insert("updated_at".into(), AttributeValue::N(t.to_string()));
+            }
+            UpdatedAt::Text(text) => {
+                item.insert("updated_at".into(), AttributeValue::S(text.into()));
+            }
+        }
+        if let Some(writer) = stored.writer {
+            item.insert("last_svix_id".into(), AttributeValue::S(writer.into()));
+        }
+        item
+    }
+
+    /// The stored item as the domain sees it, by the users table's documented format: a
+    /// tombstone is `deleted = true`, and only a number is an `updated_at`.
+    fn version(stored: &StoredItem) -> Version {
+        match (&stored.deleted, &stored.updated_at) {
+            (Deleted::True, _) => Version::Deleted,
+            (_, UpdatedAt::Number(t)) => Version::Live {
+                updated_at: Some(*t),
+            },
+            _ => Version::Live { updated_at: None },
+        }
+    }
+
+    fn user_event(user: &str, event: &Event) -> UserEvent {
+        let body = match event {
+            Event::Upsert(t) => user_upsert("user.updated", user, *t),
+            Event::Delete => user_deleted(user, 99),
+        };
+        UserEvent::parse(&body).unwrap()
+    }
+
+    struct Table {
+        client: aws_sdk_dynamodb::Client,
+        name: String,
+        store: DynamoUserStore,
+    }
+
+    static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    });
+
+    /// One table and one client for every case; each case has its own user.
+    static TABLE: LazyLock<Table> = LazyLock::new(|| {
+        RUNTIME.block_on(async {
+            let sdk = Emulator::shared().sdk_config().await;
+            let resources = provision(&sdk, Names::unique("conditions"), DEV_WEBHOOK_SECRET)
+                .await
+                .unwrap();
+            let client = aws_sdk_dynamodb::Client::new(&sdk);
+            let name = resources.names.users_table;
+            Table {
+                store: DynamoUserStore::new(client.clone(), &name),
+                client,
+                name,
+            }
+        })
+    });
+
+    async fn check(
+        table: &Table,
+        stored: Option<StoredItem>,
+        event: Event,
+    ) -> Result<(), TestCaseError> {
+        static CASE: AtomicU32 = AtomicU32::new(0);
+        let user = format!("user_cond{}", CASE.fetch_add(1, Ordering::Relaxed));
+        let before = stored.as_ref().map(|stored| raw_item(&user, stored));
+        if let Some(item) = &before {
+            table
+                .client
+                .put_item()
+                .table_name(&table.name)
+                .set_item(Some(item.clone()))
+                .send()
+                .await
+                .unwrap();
+        }
+        let event = user_event(&user, &event);
+
+        let outcome = table.store.apply(&event, WRITER, NOW_MS).await.unwrap();
+
+        let after = table
+            .client
+            .get_item()
+            .table_name(&table.name)
+            .key("id", AttributeValue::S(user.clone()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item;
+        let current = stored.as_ref().map(version);
+        if Precondition::of(&event).holds(current) {
+            prop_assert_eq!(outcome, Outcome::Applied);
+            prop_assert_eq!(
+                after,
+                Some(user_item(&event.stored(), WRITER, NOW_MS).unwrap())
+            );
+        } else {
+            let stored = stored.as_ref().unwrap();
+            let refusal = Refusal::explain(current.unwrap(), stored.writer, WRITER, &event);
+            prop_assert_eq!(Some(outcome), refusal.outcome(), "{:?}", refusal);
+            prop_assert_eq!(after, before, "a refused write changes nothing");
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn dynamodb_applies_a_write_exactly_when_the_domain_s_precondition_holds(
+            stored in proptest::option::weighted(0.9, stored_item()),
+            event in event(),
+        ) {
+            // Set up outside the runtime: it blocks on the runtime itself.
+            let table = &*TABLE;
+            RUNTIME.block_on(check(table, stored, event))?;
+        }
+    }
+}

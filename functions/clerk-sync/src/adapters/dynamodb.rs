@@ -1,5 +1,6 @@
 //! [`UserStore`] and [`EventLog`] over DynamoDB: one conditional `PutItem` per event and one per
-//! log record. Items are mapped with `serde_dynamo`; the ordering rule lives in the condition.
+//! log record. Items are mapped with `serde_dynamo`; the domain's ordering [`Precondition`] is
+//! translated into the write's condition, and a refusal is explained by the domain's [`Refusal`].
 
 use std::collections::HashMap;
 
@@ -11,8 +12,9 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 
 use super::aws::sdk_error;
 use crate::domain::event_log::LogRecord;
+use crate::domain::ordering::{Precondition, Refusal};
 use crate::domain::outcome::Outcome;
-use crate::domain::user::{Decision, Stored, UserEvent, UserId, UserProfile, Version, decide};
+use crate::domain::user::{Stored, UserEvent, UserId, UserProfile, Version};
 use crate::ports::{DependencyError, EventLog, Probe, UserStore};
 
 type Item = HashMap<String, AttributeValue>;
@@ -88,7 +90,7 @@ pub fn user_item(stored: &Stored, writer: &str, now_ms: i64) -> Result<Item, Dep
 }
 
 /// A tombstone is an item whose `deleted` is `true`; any other item, one without `deleted`
-/// included, is live. The write conditions below say exactly the same.
+/// included, is live. [`condition`] says exactly the same.
 fn is_tombstone(item: &Item) -> bool {
     matches!(item.get(users::DELETED), Some(AttributeValue::Bool(true)))
 }
@@ -131,7 +133,7 @@ fn bookkeeping(item: &Item) -> (Version, Option<&str>) {
     let version = if is_tombstone(item) {
         Version::Deleted
     } else {
-        // Anything but a number is no `updated_at`, as the condition's `attribute_type` says.
+        // Anything but a number is no `updated_at`, as [`condition`]'s `attribute_type` says.
         let updated_at = match item.get(users::UPDATED_AT) {
             Some(AttributeValue::N(n)) => n
                 .parse::<i64>()
@@ -146,6 +148,52 @@ fn bookkeeping(item: &Item) -> (Version, Option<&str>) {
         _ => None,
     };
     (version, writer)
+}
+
+/// A DynamoDB condition: the expression and exactly the names and values it uses.
+#[derive(Debug, Clone, PartialEq)]
+struct Condition {
+    expression: &'static str,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+/// `precondition` as the condition of a `PutItem` of a users-table item: DynamoDB refuses the
+/// write exactly when [`Precondition::holds`] is false of the stored item as [`bookkeeping`]
+/// reads it. `NOT #deleted = :true` is "live": it holds when `deleted` is absent or not `true`,
+/// as [`is_tombstone`] reads it; an `updated_at` that is not a number counts as missing.
+fn condition(precondition: Precondition) -> Condition {
+    let names = |names: &[(&str, &str)]| {
+        names
+            .iter()
+            .map(|&(placeholder, name)| (placeholder.to_owned(), name.to_owned()))
+            .collect()
+    };
+    let is_true = (":true".to_owned(), AttributeValue::Bool(true));
+    match precondition {
+        Precondition::AbsentOrLiveOlderThan(updated_at) => Condition {
+            expression: "attribute_not_exists(#id) OR (NOT #deleted = :true AND \
+                         (NOT attribute_type(#updated_at, :number) OR #updated_at < :updated_at))",
+            names: names(&[
+                ("#id", users::ID),
+                ("#deleted", users::DELETED),
+                ("#updated_at", users::UPDATED_AT),
+            ]),
+            values: HashMap::from([
+                is_true,
+                (":number".to_owned(), AttributeValue::S("N".into())),
+                (
+                    ":updated_at".to_owned(),
+                    AttributeValue::N(updated_at.to_string()),
+                ),
+            ]),
+        },
+        Precondition::AbsentOrLive => Condition {
+            expression: "attribute_not_exists(#id) OR NOT #deleted = :true",
+            names: names(&[("#id", users::ID), ("#deleted", users::DELETED)]),
+            values: HashMap::from([is_true]),
+        },
+    }
 }
 
 /// The users table.
@@ -172,39 +220,16 @@ impl UserStore for DynamoUserStore {
         writer: &str,
         now_ms: i64,
     ) -> Result<Outcome, DependencyError> {
-        // What `decide` writes when nothing newer is stored; the condition below refuses it
-        // exactly when `decide` would not apply it.
-        let Decision::Apply(target) = decide(None, event) else {
-            unreachable!("an event always applies to an unknown user")
-        };
+        let condition = condition(Precondition::of(event));
         let request = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(user_item(&target, writer, now_ms)?))
-            .expression_attribute_names("#id", users::ID)
-            .expression_attribute_names("#deleted", users::DELETED)
-            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .set_item(Some(user_item(&event.stored(), writer, now_ms)?))
+            .condition_expression(condition.expression)
+            .set_expression_attribute_names(Some(condition.names))
+            .set_expression_attribute_values(Some(condition.values))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        let request = match event {
-            // The first of its user, or newer than a live record (`NOT … = :true` holds when
-            // `deleted` is absent; a record whose `updated_at` is not a number is older).
-            UserEvent::Upsert(profile) => request
-                .condition_expression(
-                    "attribute_not_exists(#id) OR (NOT #deleted = :true AND \
-                     (NOT attribute_type(#updated_at, :number) OR #updated_at < :updated_at))",
-                )
-                .expression_attribute_names("#updated_at", users::UPDATED_AT)
-                .expression_attribute_values(":number", AttributeValue::S("N".into()))
-                .expression_attribute_values(
-                    ":updated_at",
-                    AttributeValue::N(profile.updated_at.to_string()),
-                ),
-            // A delete wins over anything but an earlier delete.
-            UserEvent::Deleted { .. } => {
-                request.condition_expression("attribute_not_exists(#id) OR NOT #deleted = :true")
-            }
-        };
         let refused = match request.send().await {
             Ok(_) => return Ok(Outcome::Applied),
             Err(e) => match e.as_service_error() {
@@ -227,19 +252,16 @@ impl UserStore for DynamoUserStore {
             ));
         };
         let (version, stored_writer) = bookkeeping(&current);
-        if stored_writer == Some(writer) {
-            return Ok(Outcome::Applied);
-        }
-        match decide(Some(version), event) {
-            Decision::Stale => Ok(Outcome::Stale),
-            Decision::Duplicate => Ok(Outcome::Duplicate),
+        Refusal::explain(version, stored_writer, writer, event)
+            .outcome()
             // The item changed between the condition and this read: a retry decides afresh.
-            Decision::Apply(_) => Err(DependencyError::new(
-                "dynamodb",
-                "PutItem",
-                "condition refused a write the ordering rules allow",
-            )),
-        }
+            .ok_or_else(|| {
+                DependencyError::new(
+                    "dynamodb",
+                    "PutItem",
+                    "condition refused a write the ordering rules allow",
+                )
+            })
     }
 
     async fn get(&self, id: &UserId) -> Result<Option<Stored>, DependencyError> {
@@ -452,6 +474,34 @@ mod tests {
         let e = from_item(item).unwrap_err();
         assert_eq!(e.path, "updated_at");
         assert!(!e.to_string().contains("ada"), "{e}");
+    }
+
+    #[test]
+    fn a_condition_defines_exactly_the_placeholders_its_expression_uses() {
+        // DynamoDB refuses a request with an unused or undefined name or value.
+        for precondition in [
+            Precondition::AbsentOrLiveOlderThan(7),
+            Precondition::AbsentOrLive,
+        ] {
+            let condition = condition(precondition);
+            let used = |sigil: char| {
+                let mut used: Vec<String> = condition
+                    .expression
+                    .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == sigil))
+                    .filter(|word| word.starts_with(sigil))
+                    .map(str::to_owned)
+                    .collect();
+                used.sort_unstable();
+                used.dedup();
+                used
+            };
+            let mut names: Vec<String> = condition.names.keys().cloned().collect();
+            let mut values: Vec<String> = condition.values.keys().cloned().collect();
+            names.sort_unstable();
+            values.sort_unstable();
+            assert_eq!(used('#'), names, "{precondition:?}");
+            assert_eq!(used(':'), values, "{precondition:?}");
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! In-memory [`UserStore`] and [`EventLog`] with the same semantics as the DynamoDB adapter, for
-//! property tests of the sync pipeline and CPU benchmarks without a network. It counts the
-//! writes it is asked for: each is one DynamoDB write request in [`super::dynamodb`].
+//! property tests of the sync pipeline and CPU benchmarks without a network. It evaluates the
+//! domain's [`Precondition`] under its lock and explains refusals with the domain's [`Refusal`],
+//! deciding nothing itself. It counts the writes it is asked for: each is one DynamoDB write
+//! request in [`super::dynamodb`].
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -9,8 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 
 use crate::domain::event_log::LogRecord;
+use crate::domain::ordering::{Precondition, Refusal};
 use crate::domain::outcome::Outcome;
-use crate::domain::user::{Decision, Stored, UserEvent, UserId, decide};
+use crate::domain::user::{Stored, UserEvent, UserId};
 use crate::ports::{DependencyError, EventLog, UserStore};
 
 #[derive(Default)]
@@ -50,15 +53,24 @@ impl UserStore for MemoryStore {
         self.writes.fetch_add(1, Ordering::Relaxed);
         let mut users = self.users.lock().expect("not poisoned");
         let current = users.get(event.user_id());
-        Ok(match decide(current.map(|(s, _)| s.version()), event) {
-            Decision::Apply(stored) => {
-                users.insert(event.user_id().clone(), (stored, svix_id.to_owned()));
-                Outcome::Applied
-            }
-            _ if current.is_some_and(|(_, writer)| writer == svix_id) => Outcome::Applied,
-            Decision::Stale => Outcome::Stale,
-            Decision::Duplicate => Outcome::Duplicate,
-        })
+        if Precondition::of(event).holds(current.map(|(stored, _)| stored.version())) {
+            users.insert(
+                event.user_id().clone(),
+                (event.stored(), svix_id.to_owned()),
+            );
+            return Ok(Outcome::Applied);
+        }
+        let (stored, stored_writer) = current.expect("a precondition holds when nothing is stored");
+        Refusal::explain(stored.version(), Some(stored_writer), svix_id, event)
+            .outcome()
+            .ok_or_else(|| {
+                // The lock makes this impossible; kept an error, as in DynamoDB, not a panic.
+                DependencyError::new(
+                    "memory",
+                    "apply",
+                    "refused a write the ordering rules allow",
+                )
+            })
     }
 
     async fn get(&self, id: &UserId) -> Result<Option<Stored>, DependencyError> {
