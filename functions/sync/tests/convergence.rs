@@ -3,9 +3,10 @@
 //! model's state: latest by `updated_at`, and a delete wins forever.
 //!
 //! The full sync pipeline (SQS message decoding, parsing, concurrent batch processing, the event
-//! log) runs every case. 10,000 cases run against the in-memory store, which has the DynamoDB
-//! adapter's semantics; a smaller number run against DynamoDB in the emulator, to prove the
-//! adapter's conditional writes implement the same rules.
+//! log) runs every case. 10,000 cases run against the in-memory store, which evaluates the
+//! domain's ordering precondition (`Precondition::holds`); a smaller number run the whole
+//! pipeline against DynamoDB in the emulator. That the adapter's condition expression is the same
+//! precondition is property-tested on its own, stored item by stored item, in `dynamodb.rs`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, LazyLock};
