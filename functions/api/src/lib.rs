@@ -10,6 +10,7 @@ mod error;
 mod health;
 mod keys;
 mod lazy_sync;
+pub mod measure;
 mod route;
 mod users;
 pub mod view;
@@ -27,6 +28,8 @@ use clerk_sync::domain::auth::{
 use clerk_sync::edge::HttpHandler;
 use clerk_sync::ports::{ClerkApi, EventLog, Probe, UserStore};
 use clerk_sync::secret_cache::{Jwks, JwksCache};
+use clerk_sync::telemetry::correlation::InvocationIds;
+use clerk_sync::telemetry::metrics::{Document, Metrics};
 use lambda_http::http::{HeaderValue, header};
 use lambda_http::{Body, Request, Response};
 use tracing::Instrument;
@@ -54,11 +57,22 @@ pub struct Dependencies {
 pub struct Api {
     deps: Dependencies,
     policy: TokenPolicy,
+    metrics: Metrics,
 }
 
 impl Api {
+    /// Metrics are discarded until [`Api::with_metrics`].
     pub fn new(deps: Dependencies, policy: TokenPolicy) -> Self {
-        Self { deps, policy }
+        Self {
+            deps,
+            policy,
+            metrics: Metrics::discard("api"),
+        }
+    }
+
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     pub fn from_config(
@@ -101,30 +115,48 @@ impl Api {
                 retention_days: config.event_log_retention_days,
             },
             config.policy.clone(),
-        ))
+        )
+        .with_metrics(Metrics::lambda("api")))
     }
 
-    /// Answers one HTTP request.
+    /// Answers one HTTP request, and writes its metrics document.
     pub async fn handle(&self, request: Request) -> Response<Body> {
+        let started = std::time::Instant::now();
         let span = tracing::info_span!("api", route = tracing::field::Empty);
         async {
-            match self.route(&request).await {
-                Ok(response) => response,
-                Err(e) => e.into_response(),
-            }
+            let mut document = self.metrics.document();
+            document.property("requestId", InvocationIds::of_request(&request).request_id);
+            let (route, result) = match Route::parse(request.method(), request.uri().path()) {
+                Ok(route) => {
+                    tracing::Span::current().record("route", route.name());
+                    let name = route.name();
+                    (name, self.serve(route, &request, &mut document).await)
+                }
+                Err(e) => (measure::NO_ROUTE, Err(e)),
+            };
+            let response = result.unwrap_or_else(|e| {
+                measure::refusal(&mut document, &e);
+                e.into_response()
+            });
+            measure::request(&mut document, route, response.status(), started.elapsed());
+            document.emit();
+            response
         }
         .instrument(span)
         .await
     }
 
-    async fn route(&self, request: &Request) -> Result<Response<Body>, ApiError> {
-        let route = Route::parse(request.method(), request.uri().path())?;
-        tracing::Span::current().record("route", route.name());
+    async fn serve(
+        &self,
+        route: Route,
+        request: &Request,
+        document: &mut Document<'_>,
+    ) -> Result<Response<Body>, ApiError> {
         match route {
             Route::Health => Ok(self.health().await),
             Route::Me => {
                 let principal = self.authenticate(request).await?;
-                self.me(&principal).await.map(user_response)
+                self.me(&principal, document).await.map(user_response)
             }
             Route::User(id) => {
                 let principal = self.authenticate(request).await?;

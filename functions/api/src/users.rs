@@ -3,6 +3,7 @@
 use clerk_sync::domain::auth::Principal;
 use clerk_sync::domain::user::{Stored, UserId, UserProfile};
 use clerk_sync::edge::json_response;
+use clerk_sync::telemetry::metrics::Document;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 
@@ -18,11 +19,15 @@ impl Api {
             .map_err(ApiError::StoreUnavailable)
     }
 
-    pub(crate) async fn me(&self, principal: &Principal) -> Result<UserProfile, ApiError> {
+    pub(crate) async fn me(
+        &self,
+        principal: &Principal,
+        document: &mut Document<'_>,
+    ) -> Result<UserProfile, ApiError> {
         match self.stored(&principal.user_id).await? {
             Some(Stored::Live(user)) => Ok(*user),
             Some(Stored::Tombstone { .. }) => Err(ApiError::UserNotFound),
-            None => self.lazy_sync(&principal.user_id).await,
+            None => self.lazy_sync(&principal.user_id, document).await,
         }
     }
 

@@ -9,6 +9,9 @@ use std::sync::Arc;
 use lambda_http::http::{StatusCode, header};
 use lambda_http::{Body, Request, Response, Service};
 use serde::Serialize;
+use tracing::Instrument;
+
+use crate::telemetry::correlation::InvocationIds;
 
 /// An HTTP function: answers every request (an error is an answer too, never a failure).
 pub trait HttpHandler: Send + Sync + 'static {
@@ -16,7 +19,8 @@ pub trait HttpHandler: Send + Sync + 'static {
 }
 
 /// The function as a `Service<Request>`: what lambda_http runs, and what the local gateway and
-/// the tests call in-process (`devkit::lambda::http_fn`).
+/// the tests call in-process (`devkit::lambda::http_fn`). Each request is handled inside its
+/// invocation's span, so every line it logs carries its request ids.
 pub fn service<H: HttpHandler>(
     app: Arc<H>,
 ) -> impl Service<Request, Response = Response<Body>, Error = Infallible, Future: Send + 'static>
@@ -26,7 +30,8 @@ pub fn service<H: HttpHandler>(
 + 'static {
     lambda_http::service_fn(move |request: Request| {
         let app = app.clone();
-        async move { Ok(app.handle(request).await) }
+        let span = InvocationIds::of_request(&request).span();
+        async move { Ok(app.handle(request).instrument(span).await) }
     })
 }
 

@@ -53,6 +53,27 @@ pub enum AuthError {
 }
 
 impl AuthError {
+    /// A stable name for the refusal, for metrics and logs (never the token or its claims).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::MissingToken => "missing_token",
+            Self::NotBearer => "not_bearer",
+            Self::Malformed => "malformed",
+            Self::UnsupportedAlgorithm => "unsupported_algorithm",
+            Self::WrongType => "wrong_type",
+            Self::NotASessionToken => "not_a_session_token",
+            Self::UnknownKey => "unknown_key",
+            Self::BadSignature => "bad_signature",
+            Self::Expired => "expired",
+            Self::NotYetValid => "not_yet_valid",
+            Self::IssuedInFuture => "issued_in_future",
+            Self::MissingClaim(_) => "missing_claim",
+            Self::WrongIssuer => "wrong_issuer",
+            Self::UnauthorizedParty => "unauthorized_party",
+            Self::PendingSession => "pending_session",
+        }
+    }
+
     /// The RFC 6750 `error` of the `WWW-Authenticate` challenge.
     pub fn challenge_error(&self) -> &'static str {
         match self {

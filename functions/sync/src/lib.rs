@@ -2,6 +2,8 @@
 //! and reports only the messages that failed (`batchItemFailures`), so SQS retries just those and
 //! its redrive policy moves a message that keeps failing to the dead-letter queue.
 
+pub mod measure;
+
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
@@ -13,22 +15,34 @@ use clerk_sync::domain::delivery::{Delivery, Parsed};
 use clerk_sync::domain::event_log::LogRecord;
 use clerk_sync::domain::outcome::{Failure, Outcome, Poison};
 use clerk_sync::ports::{EventLog, UserStore};
+use clerk_sync::telemetry::correlation::InvocationIds;
+use clerk_sync::telemetry::metrics::Metrics;
 use lambda_runtime::{LambdaEvent, Service, service_fn};
 use tracing::Instrument;
+
+use crate::measure::Measured;
 
 pub struct SyncWorker {
     users: Arc<dyn UserStore>,
     log: Arc<dyn EventLog>,
     retention_days: u32,
+    metrics: Metrics,
 }
 
 impl SyncWorker {
+    /// Metrics are discarded until [`SyncWorker::with_metrics`].
     pub fn new(users: Arc<dyn UserStore>, log: Arc<dyn EventLog>, retention_days: u32) -> Self {
         Self {
             users,
             log,
             retention_days,
+            metrics: Metrics::discard("sync"),
         }
+    }
+
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     pub fn from_config(config: &SyncConfig, sdk: &aws_config::SdkConfig) -> Self {
@@ -38,15 +52,25 @@ impl SyncWorker {
             Arc::new(DynamoEventLog::new(client, &config.event_log_table)),
             config.event_log_retention_days,
         )
+        .with_metrics(Metrics::lambda("sync"))
     }
 
     /// Processes every message of a batch concurrently; the response lists the failed ones.
     pub async fn process_batch(&self, event: &SqsEvent) -> SqsBatchResponse {
-        let results =
-            futures_util::future::join_all(event.records.iter().map(|m| self.process(m))).await;
+        self.invoke(event, &InvocationIds::default()).await
+    }
+
+    /// One invocation: the batch, then its metrics document.
+    async fn invoke(&self, event: &SqsEvent, ids: &InvocationIds) -> SqsBatchResponse {
+        let measured =
+            futures_util::future::join_all(event.records.iter().map(|m| self.measured(m))).await;
+        let mut document = self.metrics.document();
+        document.property("requestId", ids.request_id.clone());
+        measure::batch(&mut document, &measured);
+        document.emit();
         let mut response = SqsBatchResponse::default();
-        for (message, result) in event.records.iter().zip(results) {
-            if result.is_err() {
+        for (message, measured) in event.records.iter().zip(measured) {
+            if measured.result.is_err() {
                 let mut failure = BatchItemFailure::default();
                 // An empty identifier makes Lambda retry the whole batch: nothing is lost.
                 failure.item_identifier = message.message_id.clone().unwrap_or_default();
@@ -58,6 +82,11 @@ impl SyncWorker {
 
     /// One message: apply it, then record its fate. `Ok` only once both are durable.
     pub async fn process(&self, message: &SqsMessage) -> Result<Outcome, Failure> {
+        self.measured(message).await.result
+    }
+
+    /// One message, and when it was applied, how long after the webhook queued it.
+    async fn measured(&self, message: &SqsMessage) -> Measured {
         let delivery = delivery(message);
         let span = tracing::info_span!(
             "message",
@@ -65,7 +94,12 @@ impl SyncWorker {
             message_id = delivery.message_id,
             attempt = delivery.attempt,
         );
-        self.process_delivery(&delivery).instrument(span).await
+        let result = self.process_delivery(&delivery).instrument(span).await;
+        let lag_ms = match (&result, delivery.queued_at) {
+            (Ok(Outcome::Applied), Some(queued_at)) => Some(now_ms() - queued_at),
+            _ => None,
+        };
+        Measured { result, lag_ms }
     }
 
     async fn process_delivery(&self, delivery: &Delivery<'_>) -> Result<Outcome, Failure> {
@@ -134,6 +168,10 @@ pub fn lambda_service(
 + Sync {
     service_fn(move |event: LambdaEvent<SqsEvent>| {
         let worker = worker.clone();
-        async move { Ok(worker.process_batch(&event.payload).await) }
+        async move {
+            let ids = InvocationIds::of(&event.context);
+            let span = ids.span();
+            Ok(worker.invoke(&event.payload, &ids).instrument(span).await)
+        }
     })
 }

@@ -4,6 +4,8 @@
 //! makes Svix retry, so nothing is queued for any non-2xx and nothing is acknowledged before
 //! `SendMessage` succeeded.
 
+pub mod measure;
+
 use std::future::Future;
 use std::sync::Arc;
 
@@ -14,7 +16,9 @@ use clerk_sync::domain::webhook::{EventTypeFilter, MAX_BODY_BYTES, Rejection};
 use clerk_sync::edge::{HttpHandler, error_response, json_response};
 use clerk_sync::ports::{DependencyError, EnqueueError, EventQueue};
 use clerk_sync::secret_cache::{KeysUnavailable, SecretCache};
+use clerk_sync::telemetry::correlation::InvocationIds;
 use clerk_sync::telemetry::error_chain;
+use clerk_sync::telemetry::metrics::Metrics;
 use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
@@ -111,20 +115,29 @@ impl Accepted {
     }
 }
 
-/// The webhook application: its signing secrets, its queue and the event types it forwards.
+/// The webhook application: its signing secrets, its queue, the event types it forwards, and
+/// where its metrics go.
 pub struct Ingest {
     secrets: SecretCache,
     queue: Arc<dyn EventQueue>,
     synced: EventTypeFilter,
+    metrics: Metrics,
 }
 
 impl Ingest {
+    /// Metrics are discarded until [`Ingest::with_metrics`].
     pub fn new(secrets: SecretCache, queue: Arc<dyn EventQueue>, synced: EventTypeFilter) -> Self {
         Self {
             secrets,
             queue,
             synced,
+            metrics: Metrics::discard("webhook"),
         }
+    }
+
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Wires the AWS adapters. Builds clients only; nothing is fetched until the first request.
@@ -137,9 +150,10 @@ impl Ingest {
             Arc::new(queue),
             config.synced_event_types.clone(),
         )
+        .with_metrics(Metrics::lambda("webhook"))
     }
 
-    /// Answers one HTTP request.
+    /// Answers one HTTP request, and writes its metrics document.
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let span = tracing::info_span!(
             "webhook",
@@ -147,7 +161,12 @@ impl Ingest {
             event_type = tracing::field::Empty
         );
         async {
-            match self.ingest(&request).await {
+            let result = self.ingest(&request).await;
+            let mut document = self.metrics.document();
+            document.property("requestId", InvocationIds::of_request(&request).request_id);
+            measure::request(&mut document, &result);
+            document.emit();
+            match result {
                 Ok(outcome) => outcome.into_response(),
                 Err(e) => e.into_response(),
             }

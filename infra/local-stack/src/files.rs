@@ -1,10 +1,12 @@
 //! The files a running local stack leaves for other tools: `.local/lambda.env` (for the dev tool
-//! and `cargo lambda watch`) and `.local/stack-outputs.json` (as `sam list stack-outputs` prints).
+//! and `cargo lambda watch`), `.local/stack-outputs.json` (as `sam list stack-outputs` prints) and
+//! `.local/metrics.jsonl` (the functions' metrics documents).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use clerk_sync::telemetry::metrics::Sink;
 use devkit::resources::Resources;
 use serde_json::json;
 
@@ -13,6 +15,31 @@ pub use devkit::resources::LOCAL_ENDPOINT_OUTPUT;
 /// Where the local stack records how to reach it, for the dev tool and `cargo lambda watch`.
 pub fn env_file() -> PathBuf {
     devkit::workspace_root().join(".local/lambda.env")
+}
+
+/// Where `make local` appends the functions' metrics documents (EMF, one JSON line each), as
+/// Lambda writes them to the function's log.
+pub fn metrics_file() -> PathBuf {
+    devkit::workspace_root().join(".local/metrics.jsonl")
+}
+
+/// A metrics sink appending each document as a line to `path`.
+pub(crate) fn metrics_sink(path: &Path) -> anyhow::Result<Sink> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    let file = std::sync::Mutex::new(file);
+    Ok(std::sync::Arc::new(move |line: &str| {
+        use std::io::Write;
+        if let Ok(mut file) = file.lock() {
+            let _ = writeln!(file, "{line}");
+        }
+    }))
 }
 
 /// Writes `env` as `KEY=VALUE` lines, as [`read_env_file`] reads them back.

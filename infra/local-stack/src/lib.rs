@@ -12,6 +12,8 @@ mod stack;
 
 pub use api_env::ClerkOptions;
 pub use demo::demo;
-pub use files::{LOCAL_ENDPOINT_OUTPUT, env_file, outputs, outputs_file, read_env_file};
+pub use files::{
+    LOCAL_ENDPOINT_OUTPUT, env_file, metrics_file, outputs, outputs_file, read_env_file,
+};
 pub use gateway::Route;
 pub use stack::{Stack, StackOptions};

@@ -44,6 +44,7 @@ async fn main() -> anyhow::Result<()> {
         names: Names::local(),
         sync,
         clerk: ClerkOptions::from_env(),
+        metrics_file: Some(local_stack::metrics_file()),
     })
     .await?;
     stack.write_env_file(&env_file())?;
@@ -89,6 +90,10 @@ async fn main() -> anyhow::Result<()> {
     say(&format!(
         "outputs          {} (as `sam list stack-outputs` prints them; `make smoke-local`)",
         outputs_file().display()
+    ));
+    say(&format!(
+        "metrics          {} (each invocation's CloudWatch EMF document, as Lambda logs it)",
+        local_stack::metrics_file().display()
     ));
     say(&format!("gateway          {}", stack.base_url()));
     for route in &stack.routes {

@@ -3,11 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
 use clerk_sync::config::{ApiConfig, Env, SyncConfig, WebhookConfig};
+use clerk_sync::telemetry::metrics::Metrics;
 use devkit::emulator::Emulator;
 use devkit::lambda::json_fn;
 use devkit::poller::{Mapping, Poller};
@@ -32,6 +33,8 @@ pub struct StackOptions {
     pub sync: bool,
     /// Clerk settings; all unset: the local Clerk (generated key, fixture users).
     pub clerk: ClerkOptions,
+    /// Where the functions' metrics documents are appended (one JSON line each); none: dropped.
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// A running stack. Dropping it stops the gateway and the emulator it started.
@@ -63,9 +66,20 @@ impl Stack {
         let addr = listener.local_addr()?;
         let base_url = format!("http://{addr}");
 
+        // Each function's metrics under its own name, as each Lambda function writes its own.
+        let sink = match &options.metrics_file {
+            Some(path) => Some(files::metrics_sink(path)?),
+            None => None,
+        };
+        let metrics = |name: &str| match &sink {
+            Some(sink) => Metrics::new(name, "$LATEST", sink.clone()),
+            None => Metrics::discard(name),
+        };
+
         let env = resources.webhook_env();
         let config = WebhookConfig::from(&Env::from_fn(|k| env.get(k).cloned()))?;
-        let webhook = Arc::new(webhook::Ingest::from_config(&config, &sdk));
+        let webhook =
+            Arc::new(webhook::Ingest::from_config(&config, &sdk).with_metrics(metrics("webhook")));
 
         // `provision` stores the development key; a key given for a real Clerk replaces it.
         let secret_key = match &options.clerk.secret_key {
@@ -82,13 +96,16 @@ impl Stack {
         let api_env = api_env(&resources, &options.clerk, &base_url);
         let config = ApiConfig::from(&Env::from_fn(|k| api_env.get(k).cloned()))?;
         let api = Arc::new(
-            api::Api::from_config(&config, &sdk).map_err(|e| anyhow::anyhow!("api: {e}"))?,
+            api::Api::from_config(&config, &sdk)
+                .map_err(|e| anyhow::anyhow!("api: {e}"))?
+                .with_metrics(metrics("api")),
         );
         let routes = gateway::routes(webhook, api);
 
         let env = resources.sync_env();
         let config = SyncConfig::from(&Env::from_fn(|k| env.get(k).cloned()))?;
-        let worker = Arc::new(sync::SyncWorker::from_config(&config, &sdk));
+        let worker =
+            Arc::new(sync::SyncWorker::from_config(&config, &sdk).with_metrics(metrics("sync")));
         let poller = options.sync.then(|| {
             devkit::poller::spawn(
                 &sdk,

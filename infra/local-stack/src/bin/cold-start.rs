@@ -90,6 +90,7 @@ async fn main() -> anyhow::Result<()> {
         names: Names::unique("coldstart"),
         sync: false,
         clerk: ClerkOptions::default(),
+        metrics_file: None,
     })
     .await?;
     let clerk = stack.local_clerk.clone().context("the local Clerk runs")?;

@@ -1,0 +1,80 @@
+//! Logs and metrics. Logs: JSON lines on stderr in Lambda (`AWS_LAMBDA_LOG_FORMAT=JSON`), each
+//! carrying the fields of every span it was written in (the invocation's request ids, the svix
+//! id, the SQS message id) at the top level; readable text elsewhere. Metrics: one CloudWatch
+//! Embedded Metric Format document per invocation on stdout ([`metrics`]).
+
+pub mod correlation;
+pub mod metrics;
+
+use std::io;
+
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+pub use crate::domain::dependency::error_chain;
+
+/// Installs the global subscriber. The level comes from `RUST_LOG`, else Lambda's
+/// `AWS_LAMBDA_LOG_LEVEL`, else `info`.
+pub fn init() {
+    let level = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let filter = level("RUST_LOG")
+        .or_else(|| level("AWS_LAMBDA_LOG_LEVEL").map(|l| l.to_lowercase()))
+        .and_then(|directives| EnvFilter::try_new(directives).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    let in_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    if json {
+        let _ = tracing_subscriber::registry()
+            .with(filter)
+            .with(json_layer(io::stderr))
+            .try_init();
+        return;
+    }
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(io::stderr);
+    let _ = if in_lambda {
+        // CloudWatch stamps every line itself and shows no colours.
+        builder.with_ansi(false).without_time().try_init()
+    } else {
+        use std::io::IsTerminal;
+        builder.with_ansi(io::stderr().is_terminal()).try_init()
+    };
+}
+
+/// The JSON log line format: `timestamp`, `level`, `target`, the event's fields (`message` and
+/// the rest), then the fields of every span the event is in, innermost winning, all at the top
+/// level, so Logs Insights filters on `requestId` or `svix_id` directly. Span field names
+/// ([`correlation`]) are never used as event field names.
+pub fn json_layer<S, W>(writer: W) -> json_subscriber::JsonLayer<S, W>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + 'static,
+{
+    let mut layer = json_subscriber::JsonLayer::new(writer);
+    layer
+        .with_timer("timestamp", tracing_subscriber::fmt::time::SystemTime)
+        .with_level("level")
+        .with_target("target")
+        .with_flattened_event()
+        .with_top_level_flattened_span_list();
+    layer
+}
+
+/// For tests: silent unless `TEST_LOG` is set, then human-readable at its level (default debug).
+pub fn init_for_tests() {
+    if let Ok(level) = std::env::var("TEST_LOG") {
+        let level = if level.is_empty() || level == "1" {
+            "debug".to_owned()
+        } else {
+            level
+        };
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(EnvFilter::new(level))
+            .with_test_writer()
+            .try_init();
+    }
+}
