@@ -16,6 +16,7 @@ The AWS CLI operations are an explicit allow-list (with their required parameter
 compares with the operation models botocore ships (the same models the AWS CLI is generated from).
 """
 
+import atexit
 import functools
 import json
 import os
@@ -173,6 +174,7 @@ def template_outputs():
 @functools.lru_cache(maxsize=None)
 def _stub_dir():
     path = Path(tempfile.mkdtemp(prefix="ops-snippet-stubs-"))
+    atexit.register(shutil.rmtree, path, True)
     for name in STUBS + ("__missing",):
         stub = path / name
         stub.write_text(f"#!{sys.executable} -I\n{STUB_SOURCE}")
