@@ -37,6 +37,24 @@ async fn the_binary_answers_a_signed_event_from_the_runtime_api_202_and_queues_i
         .unwrap_or_default();
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].body.as_deref(), Some(body.as_str()));
+
+    // Its metrics: one EMF document on stdout, named as Lambda names the function and version.
+    let lines = bootstrap.stdout_lines(1).await;
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let document: serde_json::Value = serde_json::from_str(&lines[0]).expect("JSON");
+    assert_eq!(
+        document["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "ClerkSync"
+    );
+    assert_eq!(document["Function"], "webhook");
+    assert_eq!(document["Version"], "$LATEST");
+    assert_eq!(document["Queued"], 1.0);
+    assert_eq!(document["ColdStart"], 1.0);
+    assert!(
+        document["requestId"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty())
+    );
 }
 
 /// API Gateway never flags a body base64 that is not; if it did, that one invocation fails

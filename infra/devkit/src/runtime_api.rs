@@ -185,6 +185,7 @@ pub struct Bootstrap {
     runtime: RuntimeApi,
     child: tokio::process::Child,
     started: Instant,
+    stdout: Arc<Mutex<Vec<String>>>,
 }
 
 impl Bootstrap {
@@ -217,17 +218,42 @@ impl Bootstrap {
             .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
             .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
             .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
             .kill_on_drop(true);
         let started = Instant::now();
-        let child = command
+        let mut child = command
             .spawn()
             .with_context(|| format!("starting {function_name}"))?;
+        // Lambda captures stdout into the function's log: the metrics documents are written there.
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        if let Some(pipe) = child.stdout.take() {
+            let lines = stdout.clone();
+            tokio::spawn(async move {
+                use tokio::io::AsyncBufReadExt;
+                let mut reader = tokio::io::BufReader::new(pipe).lines();
+                while let Ok(Some(line)) = reader.next_line().await {
+                    lines.lock().expect("not poisoned").push(line);
+                }
+            });
+        }
         Ok(Self {
             runtime,
             child,
             started,
+            stdout,
         })
+    }
+
+    /// The lines the function has written on stdout so far, waiting up to 2 s for at least `n`.
+    pub async fn stdout_lines(&self, n: usize) -> Vec<String> {
+        let deadline = Instant::now() + std::time::Duration::from_secs(2);
+        loop {
+            let lines = self.stdout.lock().expect("not poisoned").clone();
+            if lines.len() >= n || Instant::now() > deadline {
+                return lines;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
     }
 
     pub fn pid(&self) -> Option<u32> {
