@@ -1,11 +1,13 @@
 //! The self-check events against the real functions' code: the forged webhook is refused by the
-//! webhook's own handler exactly as the hook expects, and both HTTP events are read by
-//! lambda_http as API Gateway events of the intended route.
+//! webhook's own handler exactly as the hook expects, the sync function's service applies the
+//! empty batch as the hook expects (writing nothing), and both HTTP events are read by lambda_http
+//! as API Gateway events of the intended route.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
+use clerk_sync::adapters::memory::MemoryStore;
 use clerk_sync::domain::webhook::{EventTypeFilter, Verified};
 use clerk_sync::ports::{DependencyError, EnqueueError, EventQueue, SecretSource};
 use clerk_sync::secret_cache::{CachePolicy, SecretCache};
@@ -71,4 +73,18 @@ fn the_http_self_checks_are_api_gateway_events_of_their_routes() {
         assert_eq!(request.uri().path(), path);
     }
     assert_eq!(deploy_check::WEBHOOK_ROUTE, webhook::ROUTE);
+}
+
+#[tokio::test]
+async fn the_sync_function_answers_the_empty_self_check_batch_as_the_hook_expects() {
+    let store = Arc::new(MemoryStore::default());
+    let worker = sync::SyncWorker::new(store.clone(), store.clone(), 30);
+    let function = devkit::lambda::json_fn(sync::lambda_service(Arc::new(worker)));
+    let answer = function(Check::Sync.event(now())).await.unwrap();
+    let invocation = Invocation {
+        function_error: None,
+        payload: answer.to_string().into_bytes(),
+    };
+    assert_eq!(Check::Sync.judge(&invocation), Ok(()), "{answer}");
+    assert_eq!(store.writes(), 0);
 }
