@@ -1200,6 +1200,31 @@ def check_api_writes_only_with_lazy_sync(t):
     return problems
 
 
+# What the dashboard must chart from the functions' EMF metrics (namespace ClerkSync), each as a
+# fragment of the dashboard body.
+DASHBOARD_EMF = {
+    "sync lag p50": '["ClerkSync", "SyncLag", "Function", "${SyncFunction}", {"stat": "p50"',
+    "sync lag p99": '["...", {"stat": "p99"',
+    "sync outcomes": '"MessagesApplied", "Function", "${SyncFunction}"',
+    "webhook requests by code": "{ClerkSync,Function,Code} MetricName=\\\"Requests\\\" Function=\\\"${WebhookFunction}\\\"",
+    "token refusals by reason": "{ClerkSync,Function,Reason} MetricName=\\\"TokenRefusals\\\"",
+    "lazy syncs by outcome": "{ClerkSync,Function,Outcome} MetricName=\\\"LazySyncs\\\"",
+}
+
+
+def check_dashboard(t):
+    """The dashboard's alarm widget shows every alarm, and it charts the functions' EMF metrics."""
+    body = props(t["Resources"].get("Dashboard", {})).get("DashboardBody", {}).get("Fn::Sub", "")
+    problems = [f"Dashboard: alarm {name} not shown" for name in of_type(t, "AWS::CloudWatch::Alarm")
+                if "${%s.Arn}" % name not in body]
+    try:
+        json.loads(re.sub(r"\$\{[A-Za-z0-9:.]+\}", "x", body))
+    except ValueError as e:
+        problems.append(f"Dashboard: body is not JSON ({e})")
+    problems += [f"Dashboard: no {what}" for what, fragment in DASHBOARD_EMF.items() if fragment not in body]
+    return problems
+
+
 # ---------------------------------------------------------------------------------------------
 
 class TemplateProperties(unittest.TestCase):
@@ -1322,6 +1347,9 @@ class TemplateProperties(unittest.TestCase):
 
     def test_the_api_writes_only_when_lazy_sync_is_on(self):
         self.assertHolds(check_api_writes_only_with_lazy_sync)
+
+    def test_the_dashboard_shows_every_alarm_and_the_functions_metrics(self):
+        self.assertHolds(check_dashboard)
 
 
 def _set(path, value):
@@ -1579,6 +1607,11 @@ MUTATIONS = [
      _set([R, "CodeDeployRole", P, "Policies", 0, "PolicyDocument", "Statement", 0, "Resource"], "*")),
     (check_no_wildcard_iam, "SAM's CodeDeploy role with its managed policy",
      _set([R, "ApiFunction", P, "DeploymentPreference", "Role"], None)),
+    (check_dashboard, "a new alarm missing from the dashboard",
+     _set([R, "ExtraAlarm"], {"Type": "AWS::CloudWatch::Alarm", "Properties": {}})),
+    (check_dashboard, "dashboard without sync lag percentiles",
+     lambda t: t[R]["Dashboard"][P]["DashboardBody"].__setitem__(
+         "Fn::Sub", t[R]["Dashboard"][P]["DashboardBody"]["Fn::Sub"].replace('"SyncLag"', '"Lag"'))),
     (check_api_writes_only_with_lazy_sync, "api writes users whatever LazySync says",
      lambda t: t[R]["ApiExecutionRole"][P]["Policies"][0]["PolicyDocument"]["Statement"].__setitem__(
          3, t[R]["ApiExecutionRole"][P]["Policies"][0]["PolicyDocument"]["Statement"][3]["Fn::If"][1])),
