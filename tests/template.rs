@@ -7,6 +7,7 @@ use std::sync::LazyLock;
 
 use clerk_sync::adapters::dynamodb::{event_log, users};
 use clerk_sync::config::{ApiConfig, SyncConfig, WebhookConfig};
+use deploy_check::Config as DeployCheckConfig;
 use devkit::resources::{
     DLQ_RETENTION_SECONDS, MAX_RECEIVE_COUNT, Names, RETENTION_SECONDS, VISIBILITY_TIMEOUT_SECONDS,
 };
@@ -187,6 +188,44 @@ fn every_function_gets_exactly_the_variables_its_config_reads() {
             ApiConfig::JWKS_MAX_AGE,
         ])
     );
+    assert_eq!(
+        env_names("DeployCheckFunction"),
+        set(&[
+            DeployCheckConfig::WEBHOOK,
+            DeployCheckConfig::SYNC,
+            DeployCheckConfig::API,
+        ])
+    );
+}
+
+/// The pre-traffic hook is told each function's version this deploy published (SAM's
+/// `!Ref <Function>.Version`, a version ARN, which `deploy_check::Target::parse` reads), and
+/// every deployed function runs it. It has no local-stack twin: CodeDeploy exists only in AWS.
+#[test]
+fn the_deploy_check_hook_gets_the_new_version_of_each_function_it_checks() {
+    let variables = &resource("DeployCheckFunction")["Environment"]["Variables"];
+    for (name, function) in [
+        (DeployCheckConfig::WEBHOOK, "WebhookFunction"),
+        (DeployCheckConfig::SYNC, "SyncFunction"),
+        (DeployCheckConfig::API, "ApiFunction"),
+    ] {
+        assert_eq!(
+            variables[name],
+            json!({"Ref": format!("{function}.Version")}),
+            "{name}"
+        );
+        assert_eq!(
+            resource(function)["DeploymentPreference"]["Hooks"]["PreTraffic"],
+            json!({"Ref": "DeployCheckFunction"}),
+            "{function}"
+        );
+    }
+    let version = format!(
+        "arn:aws:lambda:us-east-1:123456789012:function:clerk-sync-dev-webhook:{}",
+        7
+    );
+    let config = DeployCheckConfig::from_lookup(|_| Some(version.clone())).unwrap();
+    assert!(config.targets.iter().all(|t| t.version == "7"));
 }
 
 fn local_resources() -> devkit::resources::Resources {

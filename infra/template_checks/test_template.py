@@ -30,7 +30,7 @@ FUNCTION_ENV = {
     "WebhookFunction": {
         "WEBHOOK_SECRET_ID": {"Ref": "WebhookSigningSecret"},
         "EVENTS_QUEUE_URL": {"Ref": "EventsQueue"},
-        "SYNCED_EVENT_TYPES": {"Ref": "SyncedEventTypes"},
+        "SYNCED_EVENT_TYPES": {"Fn::Join": [",", {"Ref": "SyncedEventTypes"}]},
         "WEBHOOK_SECRET_MIN_REFRESH_SECONDS": "30",
         "WEBHOOK_SECRET_MAX_AGE_SECONDS": "900",
     },
@@ -58,8 +58,18 @@ FUNCTION_ENV = {
         "JWKS_MIN_REFRESH_SECONDS": "30",
         "JWKS_MAX_AGE_SECONDS": "300",
     },
+    # functions/deploy-check/src/lib.rs Config: the versions this deploy published.
+    "DeployCheckFunction": {
+        "WEBHOOK_FUNCTION_VERSION": {"Ref": "WebhookFunction.Version"},
+        "SYNC_FUNCTION_VERSION": {"Ref": "SyncFunction.Version"},
+        "API_FUNCTION_VERSION": {"Ref": "ApiFunction.Version"},
+    },
 }
-FUNCTION_BINARY = {"WebhookFunction": "webhook", "SyncFunction": "sync", "ApiFunction": "api"}
+FUNCTION_BINARY = {"WebhookFunction": "webhook", "SyncFunction": "sync", "ApiFunction": "api",
+                   "DeployCheckFunction": "deploy-check"}
+# The functions CodeDeploy shifts traffic to (alias `live`), and the pre-traffic hook that judges them.
+DEPLOYED_FUNCTIONS = ("WebhookFunction", "SyncFunction", "ApiFunction")
+HOOK = "DeployCheckFunction"
 
 # The HTTP routes each function serves on the shared HttpApi, exactly (method, path).
 FUNCTION_ROUTES = {
@@ -90,7 +100,8 @@ FUNCTION_DATA_ACTIONS = {
     },
     # Reads and /health (GetItem), lazy sync's conditional write (PutItem) and its event-log
     # record, the queue probe, the Clerk secret key; the key through DynamoDB (as sync) and
-    # Secrets Manager.
+    # Secrets Manager. The writes and the Clerk key only with LazySync on
+    # (check_api_writes_only_with_lazy_sync); this is the union of both settings.
     "ApiFunction": {
         ("dynamodb:GetItem", "UsersTable"),
         ("dynamodb:PutItem", "UsersTable"),
@@ -102,18 +113,21 @@ FUNCTION_DATA_ACTIONS = {
         ("kms:GenerateDataKey", "EncryptionKey"),
         ("kms:DescribeKey", "EncryptionKey"),
     },
+    "DeployCheckFunction": set(),  # lambda:InvokeFunction and CodeDeploy only (check_pre_traffic_hook)
 }
 # The services through which each function may use the KMS key (kms:ViaService), exactly.
 FUNCTION_KMS_VIA = {
     "WebhookFunction": {"sqs", "secretsmanager"},
     "SyncFunction": {"sqs", "dynamodb"},
     "ApiFunction": {"dynamodb", "secretsmanager"},
+    "DeployCheckFunction": set(),
 }
 DATA_SERVICES = ("dynamodb", "sqs", "secretsmanager", "kms")
 
-# AWS managed policies a role may carry. SAM attaches this one to the CodeDeploy role it creates for
-# DeploymentPreference (alias updates, alarm reads); function roles carry none.
-ALLOWED_MANAGED_POLICIES = ("policy/service-role/AWSCodeDeployRoleForLambda",)
+# AWS managed policies a role may carry: none. SAM's own CodeDeploy role would carry
+# AWSCodeDeployRoleForLambda (UpdateAlias on every function of the account); the template brings a
+# scoped CodeDeployRole instead (check_codedeploy_role).
+ALLOWED_MANAGED_POLICIES = ()
 
 REQUIRED_OUTPUTS = {
     "WebhookUrl", "ApiBaseUrl", "ApiHealthUrl", "EventsQueueUrl", "DeadLetterQueueUrl", "UsersTableName",
@@ -126,6 +140,13 @@ QUEUE_NAMES = {"EventsQueue": "${AWS::StackName}-events",
 SECRET_NAMES = {"WebhookSigningSecret": "${AWS::StackName}/webhook-signing-secrets",
                 "ClerkSecretKey": "${AWS::StackName}/clerk-secret-key"}
 MAX_RECEIVE_COUNT = 5
+
+
+# What samconfig.toml marks a value the user must fill in with; the template refuses it.
+PLACEHOLDER = "REPLACE-ME"
+# Traffic shifting that leaves the version alarms (2 of 3 one-minute periods, data lagging ~1 min)
+# time to decide before all traffic is on the new version.
+CANARIES = {"Canary10Percent5Minutes", "Canary10Percent10Minutes", "Canary10Percent15Minutes"}
 
 
 def load_samconfig(path=SAMCONFIG):
@@ -401,7 +422,19 @@ def iam_statements(template):
             documents.append(p["PolicyDocument"])
         for document in documents:
             for stmt in as_list(document.get("Statement", [])):
-                yield name, stmt
+                for branch in if_branches(stmt):
+                    yield name, branch
+
+
+def if_branches(value):
+    """A statement, or both branches of a conditional one (Fn::If, AWS::NoValue dropped): what the
+    role may grant under some parameters."""
+    if isinstance(value, dict) and list(value) == ["Fn::If"]:
+        _, yes, no = value["Fn::If"]
+        return [b for branch in (yes, no) for b in if_branches(branch)]
+    if value == {"Ref": "AWS::NoValue"}:
+        return []
+    return [value]
 
 
 def check_no_wildcard_iam(t):
@@ -533,6 +566,10 @@ def check_http_functions_deploy_gradually(t):
     return problems
 
 
+EXTERNAL_TOPIC_ACTION = {"Fn::If": ["HasAlarmNotificationTopic", {"Ref": "AlarmNotificationTopicArn"},
+                                     {"Ref": "AWS::NoValue"}]}
+
+
 def check_alarms_notify_the_topic(t):
     problems = []
     topics = of_type(t, "AWS::SNS::Topic")
@@ -540,6 +577,8 @@ def check_alarms_notify_the_topic(t):
         p = props(alarm)
         if not any(target(a) in topics for a in p.get("AlarmActions", [])):
             problems.append(f"{name}: does not notify the alarm topic")
+        if EXTERNAL_TOPIC_ACTION not in p.get("AlarmActions", []):
+            problems.append(f"{name}: does not notify AlarmNotificationTopicArn when it is set")
         if "TreatMissingData" not in p:
             problems.append(f"{name}: TreatMissingData not decided")
     for name, sub in of_type(t, "AWS::SNS::Subscription").items():
@@ -693,8 +732,10 @@ def parameter_problems(t, name, value):
     if spec is None:
         return [f"{name} is not a template parameter"]
     problems = []
-    if "AllowedValues" in spec and value not in [str(v) for v in spec["AllowedValues"]]:
-        problems.append(f"{name}={value!r} not in {spec['AllowedValues']}")
+    values = value.split(",") if spec["Type"] == "CommaDelimitedList" else [value]
+    for item in values:
+        if "AllowedValues" in spec and item not in [str(v) for v in spec["AllowedValues"]]:
+            problems.append(f"{name}={item!r} not in {spec['AllowedValues']}")
     if "AllowedPattern" in spec and not re.fullmatch(spec["AllowedPattern"], value):
         problems.append(f"{name}={value!r} does not match {spec['AllowedPattern']}")
     if spec["Type"] == "Number":
@@ -724,6 +765,12 @@ def check_samconfig_environments(t, config=None):
             problems.append(f"{env}: deploy without resolve_s3")
         overrides = dict(re.findall(r'(\w+)="([^"]*)"', deploy.get("parameter_overrides", "")))
         for name, value in overrides.items():
+            if PLACEHOLDER in value:
+                # A value the user must fill in: the template must refuse it as it stands, and
+                # accept it once filled in.
+                if not parameter_problems(t, name, value):
+                    problems.append(f"{env}: {name}={value!r} would deploy with its placeholder")
+                value = value.replace(PLACEHOLDER, "example")
             problems += [f"{env}: {p}" for p in parameter_problems(t, name, value)]
         if overrides.get("EnvironmentName") not in (env, "dev" if env == "default" else None):
             problems.append(f"{env}: EnvironmentName override is {overrides.get('EnvironmentName')!r}")
@@ -733,6 +780,11 @@ def check_samconfig_environments(t, config=None):
             for name in ("ClerkIssuer", "ClerkAuthorizedParties"):
                 if not overrides.get(name):
                     problems.append(f"{env}: {name} not set (tokens of other issuers or sites would pass)")
+            if not (overrides.get("AlarmEmail") or overrides.get("AlarmNotificationTopicArn")):
+                problems.append(f"{env}: no alarm subscriber (the template's Rules refuse the deploy)")
+            if overrides.get("DeploymentStrategy") not in CANARIES:
+                problems.append(f"{env}: DeploymentStrategy {overrides.get('DeploymentStrategy')!r} is not a canary "
+                                f"long enough for the version alarms ({sorted(CANARIES)})")
         if env == "prod":
             if deploy.get("confirm_changeset") is not True:
                 problems.append("prod: change sets are not confirmed by a human")
@@ -744,6 +796,432 @@ def check_samconfig_environments(t, config=None):
     names = [stacks[e] for e in ("dev", "staging", "prod")]
     if len(set(names)) != 3 or None in names:
         problems.append(f"stack names not distinct per environment: {names}")
+    return problems
+
+
+def version_of(fn):
+    """How the template names the version a deploy publishes (SAM resolves it to the new
+    AWS::Lambda::Version's number)."""
+    return {"Fn::GetAtt": [fn, "Version.Version"]}
+
+
+# What each function's canary must judge its new version on: crashes (AWS/Lambda Errors) and the
+# EMF metrics of issue 11 (functions/*/src: webhook refusals and 5xx, sync failed items, api 5xx
+# and latency).
+CANARY_METRICS = {
+    "WebhookFunction": {"Errors", "ServerErrors", "ClientErrors"},
+    "SyncFunction": {"Errors", "MessagesFailed"},
+    "ApiFunction": {"Errors", "ServerErrors", "Latency"},
+}
+# The shortest canary's 10 % phase; an alarm must be able to decide inside it.
+CANARY_WINDOW_SECONDS = 300
+
+
+def alarm_metrics(alarm):
+    """(namespace, metric name, {dimension: value}, period) of every metric an alarm reads."""
+    p = props(alarm)
+    if "MetricName" in p:
+        return [(p.get("Namespace"), p["MetricName"], {d["Name"]: d["Value"] for d in p.get("Dimensions", [])},
+                 p.get("Period"))]
+    found = []
+    for m in p.get("Metrics", []):
+        stat = m.get("MetricStat")
+        if stat:
+            metric = stat["Metric"]
+            found.append((metric.get("Namespace"), metric.get("MetricName"),
+                          {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}, stat.get("Period")))
+    return found
+
+
+def version_scoped(fn, namespace, dimensions):
+    if namespace == "AWS/Lambda":
+        return dimensions == {"FunctionName": {"Ref": fn}, "Resource": {"Fn::Sub": "${%s}:live" % fn},
+                              "ExecutedVersion": version_of(fn)}
+    return namespace == "ClerkSync" and dimensions == {"Function": {"Ref": fn}, "Version": version_of(fn)}
+
+
+def check_canary_alarms_judge_the_new_version(t):
+    """Every DeploymentPreference rolls back on alarms that watch only the version being deployed,
+    on the metrics that show it failing, and that can decide within the canary."""
+    problems = []
+    alarms = of_type(t, "AWS::CloudWatch::Alarm")
+    for fn in DEPLOYED_FUNCTIONS:
+        pref = props(t["Resources"].get(fn, {})).get("DeploymentPreference") or {}
+        refs = [target(a) for a in pref.get("Alarms", [])]
+        watched = set()
+        for ref in refs:
+            if ref not in alarms:
+                problems.append(f"{fn}: canary alarm {ref!r} is not an alarm of this template")
+                continue
+            p = props(alarms[ref])
+            metrics = alarm_metrics(alarms[ref])
+            for namespace, metric, dimensions, period in metrics:
+                if not version_scoped(fn, namespace, dimensions):
+                    problems.append(f"{ref}: {namespace}/{metric} is not scoped to {fn}'s new version ({dimensions})")
+                if period != 60:
+                    problems.append(f"{ref}: {metric} period {period}, not 60 s")
+                watched.add(metric)
+            if p.get("TreatMissingData") != "notBreaching":
+                problems.append(f"{ref}: missing data is not notBreaching (absent metrics mean nothing happened)")
+            if p.get("EvaluationPeriods", 1) * 60 > CANARY_WINDOW_SECONDS - 120:
+                problems.append(f"{ref}: {p.get('EvaluationPeriods')} periods cannot decide in a "
+                                f"{CANARY_WINDOW_SECONDS} s canary (data lags ~1 min)")
+            expressions = [m.get("Expression", "") for m in p.get("Metrics", []) if "Expression" in m]
+            if expressions and not any("FILL(" in e for e in expressions):
+                problems.append(f"{ref}: metric math without FILL (EMF metrics are absent, not zero)")
+            rates = [e for e in expressions if "/" in e]
+            if rates and not all(re.search(r">= ?\d+", e) for e in rates):
+                problems.append(f"{ref}: a rate without a minimum volume")
+        for metric in sorted(CANARY_METRICS[fn] - watched):
+            problems.append(f"{fn}: the canary does not judge the new version's {metric}")
+    return problems
+
+
+def check_auto_publish_all_properties(t):
+    """A configuration change publishes a version too, so it goes through the hook and the canary."""
+    return [f"{fn}: AutoPublishAliasAllProperties is not true"
+            for fn in DEPLOYED_FUNCTIONS
+            if props(t["Resources"].get(fn, {})).get("AutoPublishAliasAllProperties") is not True
+            or props(t["Resources"].get(fn, {})).get("AutoPublishAlias") != "live"]
+
+
+def check_pre_traffic_hook(t):
+    """Each deployment runs the deploy-check hook before any traffic shifts; the hook checks the
+    versions this deploy published and may only invoke them and report to CodeDeploy."""
+    problems = []
+    hook = t["Resources"].get(HOOK)
+    if hook is None or hook["Type"] != "AWS::Serverless::Function":
+        return [f"no {HOOK} function"]
+    for fn in DEPLOYED_FUNCTIONS:
+        pref = props(t["Resources"][fn]).get("DeploymentPreference") or {}
+        if pref.get("Hooks", {}).get("PreTraffic") != {"Ref": HOOK}:
+            problems.append(f"{fn}: no PreTraffic hook {HOOK}")
+    hp = props(hook)
+    if "AutoPublishAlias" in hp or "DeploymentPreference" in hp:
+        problems.append(f"{HOOK}: deploys through CodeDeploy itself (it would judge its own release)")
+    env = (hp.get("Environment") or {}).get("Variables", {})
+    for fn in DEPLOYED_FUNCTIONS:
+        if {"Ref": f"{fn}.Version"} not in env.values():
+            problems.append(f"{HOOK}: does not get {fn}'s new version (!Ref {fn}.Version)")
+    if not 30 <= int(hp.get("Timeout", 3)) <= 300:
+        problems.append(f"{HOOK}: Timeout {hp.get('Timeout')} does not cover three invocations of up to 25 s")
+    role = target(hp.get("Role"))
+    allowed = {
+        "lambda:InvokeFunction": [{"Fn::Sub": "${%s.Arn}:*" % fn} for fn in DEPLOYED_FUNCTIONS],
+        "codedeploy:PutLifecycleEventHookExecutionStatus": [{"Fn::Sub": (
+            "arn:${AWS::Partition}:codedeploy:${AWS::Region}:${AWS::AccountId}:deploymentgroup:"
+            "${ServerlessDeploymentApplication}/*")}],
+    }
+    granted = set()
+    for where, stmt in iam_statements(expand(t)):
+        if where != role or stmt.get("Effect") != "Allow":
+            continue
+        for action in as_list(stmt.get("Action", [])):
+            if action.split(":")[0] in ("logs", "xray"):
+                continue
+            resources = as_list(stmt.get("Resource", []))
+            if action not in allowed or any(r not in allowed[action] for r in resources):
+                problems.append(f"{HOOK}: may {action} on {resources}")
+            granted.add(action)
+    for action in sorted(set(allowed) - granted):
+        problems.append(f"{HOOK}: lacks {action}")
+    return problems
+
+
+def rules(t):
+    """(RuleCondition or None, Assert) of every assertion of every Rule."""
+    return [(rule.get("RuleCondition"), a.get("Assert"))
+            for rule in t.get("Rules", {}).values() for a in rule.get("Assertions", [])]
+
+
+def applies_to(condition, env):
+    """Whether a RuleCondition (built from EnvironmentName) holds for `env`; None always holds."""
+    if condition is None:
+        return True
+    environment = {"Ref": "EnvironmentName"}
+    if "Fn::Contains" in condition:
+        values, ref = condition["Fn::Contains"]
+        return ref == environment and env in values
+    if "Fn::Equals" in condition:
+        return environment in condition["Fn::Equals"] and env in condition["Fn::Equals"]
+    if "Fn::Or" in condition:
+        return any(applies_to(c, env) for c in condition["Fn::Or"])
+    return False
+
+
+def is_set(param):
+    return {"Fn::Not": [{"Fn::Equals": [{"Ref": param}, ""]}]}
+
+
+def opted_out(param):
+    return {"Fn::Equals": [{"Ref": param}, "true"]}
+
+
+def asserted_in(t, assertion, envs):
+    """An assertion equal to `assertion` (Fn::Or in any order) in rules that hold in every env."""
+    def same(a, b):
+        if isinstance(a, dict) and isinstance(b, dict) and "Fn::Or" in a and "Fn::Or" in b:
+            return sorted(map(json.dumps, a["Fn::Or"])) == sorted(map(json.dumps, b["Fn::Or"]))
+        return a == b
+    return any(same(a, assertion) and all(applies_to(c, e) for e in envs) for c, a in rules(t))
+
+
+def opt_out_problems(t, param):
+    spec = t.get("Parameters", {}).get(param, {})
+    if [str(v) for v in spec.get("AllowedValues", [])] != ["true", "false"] or str(spec.get("Default")) != "false":
+        return [f"{param}: not a true/false opt-out that is off by default"]
+    return []
+
+
+def check_alarm_subscriber_rule(t):
+    """Staging and prod refuse to deploy unless an email or an existing SNS topic gets the alarms."""
+    problems = []
+    params = t.get("Parameters", {})
+    for name in ("AlarmEmail", "AlarmNotificationTopicArn"):
+        if params.get(name, {}).get("Default") != "":
+            problems.append(f"{name}: not an optional parameter")
+    if not asserted_in(t, {"Fn::Or": [is_set("AlarmEmail"), is_set("AlarmNotificationTopicArn")]}, ("staging", "prod")):
+        problems.append("Rules: staging and prod may deploy without an alarm subscriber")
+    return problems
+
+
+def check_staging_and_prod_token_rules(t):
+    """Staging and prod refuse to deploy without an issuer, and without authorized parties unless
+    the opt-out says so."""
+    problems = opt_out_problems(t, "AllowAnyAuthorizedParty")
+    if not asserted_in(t, is_set("ClerkIssuer"), ("staging", "prod")):
+        problems.append("Rules: staging and prod may deploy without ClerkIssuer")
+    if not asserted_in(t, {"Fn::Or": [is_set("ClerkAuthorizedParties"), opted_out("AllowAnyAuthorizedParty")]},
+                       ("staging", "prod")):
+        problems.append("Rules: staging and prod may deploy without ClerkAuthorizedParties (and no opt-out)")
+    return problems
+
+
+def check_deletes_rule(t):
+    """A SyncedEventTypes without user.deleted is refused unless AllowIgnoringDeletes opts out."""
+    problems = opt_out_problems(t, "AllowIgnoringDeletes")
+    spec = t.get("Parameters", {}).get("SyncedEventTypes", {})
+    if spec.get("Type") != "CommaDelimitedList":
+        problems.append("SyncedEventTypes: not a CommaDelimitedList (a Rule could not look inside it)")
+    if "user.deleted" not in str(spec.get("Default", "")).split(","):
+        problems.append("SyncedEventTypes: the default drops user.deleted")
+    contains = {"Fn::Contains": [{"Ref": "SyncedEventTypes"}, "user.deleted"]}
+    if not asserted_in(t, {"Fn::Or": [contains, opted_out("AllowIgnoringDeletes")]}, ("dev", "staging", "prod")):
+        problems.append("Rules: a SyncedEventTypes without user.deleted deploys")
+    return problems
+
+
+# A placeholder in the shape of each free-text parameter's real value: the template must refuse it
+# and accept the same value filled in. A new free-text parameter must be added here.
+PLACEHOLDER_SAMPLES = {
+    "AlarmEmail": "oncall@REPLACE-ME.example",
+    "AlarmNotificationTopicArn": "arn:aws:sns:us-east-1:123456789012:REPLACE-ME",
+    "ClerkJwksUrl": "https://REPLACE-ME.clerk.accounts.dev/.well-known/jwks.json",
+    "ClerkIssuer": "https://clerk.REPLACE-ME.example",
+    "ClerkAuthorizedParties": "https://app.REPLACE-ME.example,https://admin.example.com",
+    "ClerkAdminClaim": "metadata.role=REPLACE-ME",
+    "SecretsAdminRoleArn": "arn:aws:iam::123456789012:role/REPLACE-ME",
+}
+# Not free text a placeholder could hide in: the PEM (NoEcho, its own format).
+PLACEHOLDER_EXEMPT = {"ClerkJwtKey"}
+
+
+def check_placeholders_refused(t):
+    problems = []
+    for name, spec in t.get("Parameters", {}).items():
+        if spec["Type"] != "String" or "AllowedValues" in spec or name in PLACEHOLDER_EXEMPT:
+            continue
+        sample = PLACEHOLDER_SAMPLES.get(name)
+        if sample is None:
+            problems.append(f"{name}: free text with no placeholder sample (PLACEHOLDER_SAMPLES)")
+            continue
+        if not parameter_problems(t, name, sample):
+            problems.append(f"{name}: accepts the placeholder {sample!r}")
+        if parameter_problems(t, name, sample.replace(PLACEHOLDER, "example")):
+            problems.append(f"{name}: refuses the filled-in {sample.replace(PLACEHOLDER, 'example')!r}")
+        if PLACEHOLDER not in spec.get("ConstraintDescription", ""):
+            problems.append(f"{name}: the refusal message does not mention the {PLACEHOLDER} placeholder")
+    return problems
+
+
+def check_dlq_alarms(t):
+    """The DLQ pages on every arrival (not only the first) and when its oldest event waits too long."""
+    problems = []
+    dlq = {"Fn::GetAtt": ["EventsDeadLetterQueue", "QueueName"]}
+    retention = props(t["Resources"].get("EventsDeadLetterQueue", {})).get("MessageRetentionPeriod", 345600)
+    age = arrivals = False
+    for name, alarm in of_type(t, "AWS::CloudWatch::Alarm").items():
+        p = props(alarm)
+        metrics = alarm_metrics(alarm)
+        on_dlq = [m for ns, m, d, _ in metrics if ns == "AWS/SQS" and d.get("QueueName") == dlq]
+        if on_dlq == ["ApproximateAgeOfOldestMessage"]:
+            if p.get("Threshold", retention) < retention / 2:
+                age = True
+            else:
+                problems.append(f"{name}: fires only when the oldest DLQ event is about to expire")
+        if on_dlq == ["ApproximateNumberOfMessagesVisible"] and "Metrics" in p:
+            if any("DIFF(" in m.get("Expression", "") for m in p["Metrics"]) and p.get("Threshold") == 0 \
+                    and p.get("EvaluationPeriods") == 1:
+                arrivals = True
+        if "NumberOfMessagesSent" in on_dlq:
+            problems.append(f"{name}: NumberOfMessagesSent does not count messages SQS redrives to a DLQ")
+    if not age:
+        problems.append("no alarm on the age of the DLQ's oldest message")
+    if not arrivals:
+        problems.append("no alarm on messages arriving in the DLQ (growth of its visible count)")
+    return problems
+
+
+def check_reserved_concurrency(t):
+    """The HTTP functions reserve concurrency from parameters (0 = none, not 'throttle everything'),
+    and the public /health is throttled below the other routes."""
+    problems = []
+    for fn, param, condition in (("WebhookFunction", "WebhookReservedConcurrency", "HasWebhookReservedConcurrency"),
+                                 ("ApiFunction", "ApiReservedConcurrency", "HasApiReservedConcurrency")):
+        value = props(t["Resources"].get(fn, {})).get("ReservedConcurrentExecutions")
+        if value != {"Fn::If": [condition, {"Ref": param}, {"Ref": "AWS::NoValue"}]}:
+            problems.append(f"{fn}: ReservedConcurrentExecutions is not {param} under {condition}")
+        if t.get("Conditions", {}).get(condition) != {"Fn::Not": [{"Fn::Equals": [{"Ref": param}, "0"]}]}:
+            problems.append(f"{condition}: is not {param} != 0")
+        spec = t.get("Parameters", {}).get(param, {})
+        if spec.get("Type") != "Number" or not spec.get("Default") or spec.get("MinValue") != 0:
+            problems.append(f"{param}: not a Number with a non-zero default and 0 allowed")
+    api = props(t["Resources"].get("HttpApi", {}))
+    health = api.get("RouteSettings", {}).get("GET /health", {})
+    default = api.get("DefaultRouteSettings", {})
+    if not health or health.get("ThrottlingRateLimit", 1e9) >= default.get("ThrottlingRateLimit", 0) \
+            or health.get("ThrottlingBurstLimit", 1e9) >= default.get("ThrottlingBurstLimit", 0):
+        problems.append("HttpApi: GET /health is not throttled below the other routes")
+    return problems
+
+
+def secret_readers(t):
+    """{secret: {reading function role}} from FUNCTION_DATA_ACTIONS."""
+    readers = {}
+    for fn, actions in FUNCTION_DATA_ACTIONS.items():
+        for action, resource in actions:
+            if action == "secretsmanager:GetSecretValue":
+                readers.setdefault(resource, set()).add(target(function_property(t, fn, "Role")))
+    return readers
+
+
+def check_secret_resource_policies(t):
+    """Each secret's value is readable only by the roles that read it, the admin role parameter and
+    the account root; writing it (put-secret-value after deploy) stays with IAM."""
+    problems = []
+    root = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+    admin = {"Fn::If": ["HasSecretsAdminRole", {"Ref": "SecretsAdminRoleArn"}, {"Ref": "AWS::NoValue"}]}
+    policies = {target(props(p).get("SecretId")): props(p)
+                for p in of_type(t, "AWS::SecretsManager::ResourcePolicy").values()}
+    readers = secret_readers(t)
+    for name in of_type(t, "AWS::SecretsManager::Secret"):
+        policy = policies.get(name)
+        if policy is None:
+            problems.append(f"{name}: no resource policy (any principal with IAM access reads it)")
+            continue
+        if policy.get("BlockPublicPolicy") is not True:
+            problems.append(f"{name}: BlockPublicPolicy is not true")
+        expected = sorted(map(json.dumps, [{"Fn::GetAtt": [r, "Arn"]} for r in readers.get(name, ())] + [root, admin]))
+        guarded = False
+        for stmt in policy.get("ResourcePolicy", {}).get("Statement", []):
+            actions = as_list(stmt.get("Action", []))
+            if stmt.get("Effect") != "Deny":
+                problems.append(f"{name}: resource policy allows {actions}")
+                continue
+            if any(a in ("*", "secretsmanager:*", "secretsmanager:PutSecretValue") for a in actions):
+                problems.append(f"{name}: denies {actions}: whoever deploys could not put the value")
+            if stmt.get("Principal") == "*" and actions == ["secretsmanager:GetSecretValue"]:
+                admitted = stmt.get("Condition", {}).get("ArnNotEquals", {}).get("aws:PrincipalArn", [])
+                if sorted(map(json.dumps, as_list(admitted))) == expected:
+                    guarded = True
+                else:
+                    problems.append(f"{name}: GetSecretValue admitted for {admitted}, expected {expected}")
+        if not guarded:
+            problems.append(f"{name}: GetSecretValue is not denied to every principal but its readers")
+    return problems
+
+
+def check_codedeploy_role(t):
+    """CodeDeploy runs with the template's scoped role: the three live aliases, this stack's alarms,
+    the hook; SAM's account-wide default role is not created."""
+    problems = []
+    for fn in DEPLOYED_FUNCTIONS:
+        pref = props(t["Resources"][fn]).get("DeploymentPreference") or {}
+        if pref.get("Role") != {"Fn::GetAtt": ["CodeDeployRole", "Arn"]}:
+            problems.append(f"{fn}: DeploymentPreference without the scoped CodeDeployRole")
+    expanded = expand(t)
+    if "CodeDeployServiceRole" in expanded["Resources"]:
+        problems.append("SAM creates its CodeDeployServiceRole (AWSCodeDeployRoleForLambda on every function)")
+    role = props(t["Resources"].get("CodeDeployRole", {}))
+    if role.get("AssumeRolePolicyDocument", {}).get("Statement", [{}])[0].get("Principal") != {
+            "Service": "codedeploy.amazonaws.com"}:
+        problems.append("CodeDeployRole: not assumed by codedeploy.amazonaws.com")
+    aliases = [{"Fn::Sub": "${%s.Arn}:live" % fn} for fn in DEPLOYED_FUNCTIONS]
+    allowed = {
+        "lambda:GetAlias": aliases, "lambda:UpdateAlias": aliases, "lambda:GetProvisionedConcurrencyConfig": aliases,
+        "cloudwatch:DescribeAlarms": [{"Fn::Sub": "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}"
+                                                 ":alarm:${AWS::StackName}-*"}],
+        "lambda:InvokeFunction": [{"Fn::GetAtt": [HOOK, "Arn"]}],
+    }
+    granted = set()
+    for where, stmt in iam_statements(expanded):
+        if where != "CodeDeployRole" or stmt.get("Effect") != "Allow":
+            continue
+        for action in as_list(stmt.get("Action", [])):
+            resources = as_list(stmt.get("Resource", []))
+            if action not in allowed or any(r not in allowed[action] for r in resources):
+                problems.append(f"CodeDeployRole: may {action} on {resources}")
+            granted.add(action)
+    for action in sorted(set(allowed) - granted):
+        problems.append(f"CodeDeployRole: lacks {action}")
+    if props(expanded["Resources"].get("CodeDeployRole", {})).get("ManagedPolicyArns"):
+        problems.append("CodeDeployRole: carries managed policies")
+    return problems
+
+
+def check_api_writes_only_with_lazy_sync(t):
+    """The api may write users and the event log, and read the Clerk key, only with LazySync on."""
+    problems = []
+    if t.get("Conditions", {}).get("LazySyncOn") != {"Fn::Equals": [{"Ref": "LazySync"}, "true"]}:
+        problems.append("LazySyncOn: is not LazySync == true")
+    lazy = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "secretsmanager:GetSecretValue"}
+    role = props(t["Resources"].get("ApiExecutionRole", {}))
+    for policy in role.get("Policies", []):
+        for stmt in as_list(policy["PolicyDocument"].get("Statement", [])):
+            conditional = isinstance(stmt, dict) and list(stmt) == ["Fn::If"]
+            if conditional:
+                condition, stmt, otherwise = stmt["Fn::If"]
+                if condition != "LazySyncOn" or otherwise != {"Ref": "AWS::NoValue"}:
+                    problems.append(f"ApiExecutionRole: statement under {condition}, not LazySyncOn")
+                    continue
+            actions = set(as_list(stmt.get("Action", [])))
+            if actions & lazy and not conditional:
+                problems.append(f"ApiExecutionRole: {sorted(actions & lazy)} whatever LazySync says")
+    return problems
+
+
+# What the dashboard must chart from the functions' EMF metrics (namespace ClerkSync), each as a
+# fragment of the dashboard body.
+DASHBOARD_EMF = {
+    "sync lag p50": '["ClerkSync", "SyncLag", "Function", "${SyncFunction}", {"stat": "p50"',
+    "sync lag p99": '["...", {"stat": "p99"',
+    "sync outcomes": '"MessagesApplied", "Function", "${SyncFunction}"',
+    "webhook requests by code": "{ClerkSync,Function,Code} MetricName=\\\"Requests\\\" Function=\\\"${WebhookFunction}\\\"",
+    "token refusals by reason": "{ClerkSync,Function,Reason} MetricName=\\\"TokenRefusals\\\"",
+    "lazy syncs by outcome": "{ClerkSync,Function,Outcome} MetricName=\\\"LazySyncs\\\"",
+}
+
+
+def check_dashboard(t):
+    """The dashboard's alarm widget shows every alarm, and it charts the functions' EMF metrics."""
+    body = props(t["Resources"].get("Dashboard", {})).get("DashboardBody", {}).get("Fn::Sub", "")
+    problems = [f"Dashboard: alarm {name} not shown" for name in of_type(t, "AWS::CloudWatch::Alarm")
+                if "${%s.Arn}" % name not in body]
+    try:
+        json.loads(re.sub(r"\$\{[A-Za-z0-9:.]+\}", "x", body))
+    except ValueError as e:
+        problems.append(f"Dashboard: body is not JSON ({e})")
+    problems += [f"Dashboard: no {what}" for what, fragment in DASHBOARD_EMF.items() if fragment not in body]
     return problems
 
 
@@ -834,6 +1312,45 @@ class TemplateProperties(unittest.TestCase):
     def test_every_environment_deploys_valid_parameters_and_prod_is_protected(self):
         self.assertHolds(check_samconfig_environments)
 
+    def test_every_canary_judges_only_the_new_version_on_its_failure_metrics_within_the_window(self):
+        self.assertHolds(check_canary_alarms_judge_the_new_version)
+
+    def test_a_configuration_change_publishes_a_version_like_a_code_change(self):
+        self.assertHolds(check_auto_publish_all_properties)
+
+    def test_every_deployment_runs_the_pre_traffic_hook_on_the_new_versions_with_minimal_permissions(self):
+        self.assertHolds(check_pre_traffic_hook)
+
+    def test_staging_and_prod_refuse_to_deploy_without_an_alarm_subscriber(self):
+        self.assertHolds(check_alarm_subscriber_rule)
+
+    def test_staging_and_prod_refuse_to_deploy_without_issuer_and_authorized_parties(self):
+        self.assertHolds(check_staging_and_prod_token_rules)
+
+    def test_a_deploy_that_would_ignore_deletions_is_refused_unless_opted_out(self):
+        self.assertHolds(check_deletes_rule)
+
+    def test_every_replace_me_placeholder_is_refused_with_a_message_saying_what_to_do(self):
+        self.assertHolds(check_placeholders_refused)
+
+    def test_the_dlq_pages_on_every_arrival_and_on_its_oldest_events_age(self):
+        self.assertHolds(check_dlq_alarms)
+
+    def test_the_http_functions_reserve_concurrency_and_health_is_throttled_lower(self):
+        self.assertHolds(check_reserved_concurrency)
+
+    def test_only_each_secrets_readers_get_its_value_and_the_deployer_can_still_put_it(self):
+        self.assertHolds(check_secret_resource_policies)
+
+    def test_codedeploy_runs_with_a_role_scoped_to_this_stack(self):
+        self.assertHolds(check_codedeploy_role)
+
+    def test_the_api_writes_only_when_lazy_sync_is_on(self):
+        self.assertHolds(check_api_writes_only_with_lazy_sync)
+
+    def test_the_dashboard_shows_every_alarm_and_the_functions_metrics(self):
+        self.assertHolds(check_dashboard)
+
 
 def _set(path, value):
     """A mutation setting template[path...] = value (None deletes)."""
@@ -857,6 +1374,27 @@ def _add_statement(role, statement):
 R = "Resources"
 P = "Properties"
 CORS_ON = [R, "HttpApi", P, "CorsConfiguration", "Fn::If", 1]
+# ApiExecutionRole's statements: 2 ReadUsers, 3 lazy sync's users write, 5/6 the Clerk key, 8 its record.
+API_STATEMENTS = [R, "ApiExecutionRole", P, "Policies", 0, "PolicyDocument", "Statement"]
+HOOK_STATEMENTS = [R, HOOK, P, "Environment", "Variables"]
+
+
+def _metric_dimension(alarm, index, name, value):
+    """A mutation setting dimension `name` of an alarm's `index`-th metric (None drops it)."""
+    def mutate(t):
+        p = t[R][alarm][P]
+        dims = p["Dimensions"] if index is None else p["Metrics"][index]["MetricStat"]["Metric"]["Dimensions"]
+        dims[:] = [d for d in dims if d["Name"] != name] + ([{"Name": name, "Value": value}] if value else [])
+    return mutate
+
+
+def _pop(*path):
+    def mutate(t):
+        node = t
+        for key in path[:-1]:
+            node = node[key]
+        node.pop(path[-1])
+    return mutate
 MUTATIONS = [
     (check_http_api, "CORS for any origin", _set(CORS_ON + ["AllowOrigins"], ["*"])),
     (check_http_api, "CORS allowing POST", _set(CORS_ON + ["AllowMethods"], ["GET", "POST"])),
@@ -932,14 +1470,11 @@ MUTATIONS = [
      _add_statement("SyncExecutionRole", {"Effect": "Allow", "Action": "dynamodb:DeleteItem",
                                           "Resource": {"Fn::GetAtt": ["UsersTable", "Arn"]}})),
     (check_function_data_actions, "api may read the webhook signing secret",
-     _set([R, "ApiExecutionRole", P, "Policies", 0, "PolicyDocument", "Statement", 4, "Resource"],
-          {"Ref": "WebhookSigningSecret"})),
+     _set(API_STATEMENTS + [5, "Fn::If", 1, "Resource"], {"Ref": "WebhookSigningSecret"})),
     (check_function_data_actions, "api may scan the users table",
-     _set([R, "ApiExecutionRole", P, "Policies", 0, "PolicyDocument", "Statement", 2, "Action"],
-          ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan"])),
+     _set(API_STATEMENTS + [2, "Action"], ["dynamodb:GetItem", "dynamodb:Scan"])),
     (check_function_data_actions, "api without lazy sync's write",
-     _set([R, "ApiExecutionRole", P, "Policies", 0, "PolicyDocument", "Statement", 2, "Action"],
-          "dynamodb:GetItem")),
+     _set(API_STATEMENTS + [3], {"Ref": "AWS::NoValue"})),
     (check_key_policy, "key usable by any principal",
      lambda t: t[R]["EncryptionKey"][P]["KeyPolicy"]["Statement"].append(
          {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:Decrypt", "Resource": "*"})),
@@ -969,10 +1504,9 @@ MUTATIONS = [
     (check_alarm_routes_exist, "webhook alarm on a removed route",
      _set([R, "Webhook5xxAlarm", P, "Dimensions", 0, "Value"], "POST /webhooks")),
     (check_function_kms_via_service, "api may use the key directly",
-     _set([R, "ApiExecutionRole", P, "Policies", 0, "PolicyDocument", "Statement", 5, "Condition"], None)),
+     _set(API_STATEMENTS + [6, "Fn::If", 1, "Condition"], None)),
     (check_function_kms_via_service, "api may decrypt through SQS too",
-     _set([R, "ApiExecutionRole", P, "Policies", 0, "PolicyDocument", "Statement", 5, "Condition",
-           "StringEquals", "kms:ViaService"],
+     _set(API_STATEMENTS + [6, "Fn::If", 1, "Condition", "StringEquals", "kms:ViaService"],
           [{"Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"},
            {"Fn::Sub": "sqs.${AWS::Region}.amazonaws.com"}])),
     (check_clerk_token_parameters, "deploy allowed without a key source",
@@ -998,6 +1532,91 @@ MUTATIONS = [
      _set([R, "EventsQueue", P, "QueueName"], {"Fn::Sub": "${AWS::StackName}-queue"})),
     (check_shared_names, "secret value in the template",
      _set([R, "WebhookSigningSecret", P, "SecretString"], "whsec_abc")),
+    (check_canary_alarms_judge_the_new_version, "webhook 5xx rate over every version",
+     _metric_dimension("WebhookVersion5xxRateAlarm", 1, "Version", None)),
+    (check_canary_alarms_judge_the_new_version, "sync crashes counted over every version",
+     _metric_dimension("SyncVersionErrorsAlarm", None, "ExecutedVersion", None)),
+    (check_canary_alarms_judge_the_new_version, "api crash alarm on the old version's alias",
+     _metric_dimension("ApiVersionErrorsAlarm", None, "Resource", {"Fn::Sub": "${ApiFunction}:previous"})),
+    (check_canary_alarms_judge_the_new_version, "sync canary blind to failed items",
+     _set([R, "SyncFunction", P, "DeploymentPreference", "Alarms"], [{"Ref": "SyncVersionErrorsAlarm"}])),
+    (check_canary_alarms_judge_the_new_version, "webhook canary judged on the old, unscoped alarms",
+     _set([R, "WebhookFunction", P, "DeploymentPreference", "Alarms"],
+          [{"Ref": "WebhookErrorsAlarm"}, {"Ref": "Webhook5xxAlarm"}, {"Ref": "Webhook4xxRateAlarm"}])),
+    (check_canary_alarms_judge_the_new_version, "latency alarm slower than the canary",
+     _set([R, "ApiVersionLatencyP99Alarm", P, "EvaluationPeriods"], 5)),
+    (check_canary_alarms_judge_the_new_version, "refusal rate without a minimum volume",
+     _set([R, "WebhookVersionRefusalRateAlarm", P, "Metrics", 3, "Expression"], "100 * unexplained / requests")),
+    (check_canary_alarms_judge_the_new_version, "absent metrics breaching",
+     _set([R, "ApiVersion5xxRateAlarm", P, "TreatMissingData"], "breaching")),
+    (check_auto_publish_all_properties, "sync configuration changes bypassing the canary",
+     _set([R, "SyncFunction", P, "AutoPublishAliasAllProperties"], None)),
+    (check_pre_traffic_hook, "api deployed without the hook",
+     _set([R, "ApiFunction", P, "DeploymentPreference", "Hooks"], None)),
+    (check_pre_traffic_hook, "hook checking the api's unpublished code",
+     _set(HOOK_STATEMENTS + ["API_FUNCTION_VERSION"], {"Fn::GetAtt": ["ApiFunction", "Arn"]})),
+    (check_pre_traffic_hook, "hook may invoke any function",
+     _add_statement("DeployCheckExecutionRole", {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "*"})),
+    (check_pre_traffic_hook, "hook may read the users table",
+     _add_statement("DeployCheckExecutionRole", {"Effect": "Allow", "Action": "dynamodb:GetItem",
+                                                 "Resource": {"Fn::GetAtt": ["UsersTable", "Arn"]}})),
+    (check_pre_traffic_hook, "hook unable to report",
+     lambda t: t[R]["DeployCheckExecutionRole"][P]["Policies"][0]["PolicyDocument"]["Statement"].pop(3)),
+    (check_alarm_subscriber_rule, "subscriber required in prod only",
+     _set(["Rules", "AlarmSubscriber", "RuleCondition"], {"Fn::Equals": [{"Ref": "EnvironmentName"}, "prod"]})),
+    (check_alarm_subscriber_rule, "subscriber rule dropped", _pop("Rules", "AlarmSubscriber")),
+    (check_alarms_notify_the_topic, "an alarm that never reaches the external topic",
+     _set([R, "DeadLetterQueueArrivalsAlarm", P, "AlarmActions"], [{"Ref": "AlarmTopic"}])),
+    (check_staging_and_prod_token_rules, "prod accepting any issuer",
+     lambda t: t["Rules"]["StagingAndProdCheckTokens"]["Assertions"].pop(0)),
+    (check_staging_and_prod_token_rules, "authorized parties opted out by default",
+     _set(["Parameters", "AllowAnyAuthorizedParty", "Default"], "true")),
+    (check_staging_and_prod_token_rules, "token rules for staging only",
+     _set(["Rules", "StagingAndProdCheckTokens", "RuleCondition"],
+          {"Fn::Equals": [{"Ref": "EnvironmentName"}, "staging"]})),
+    (check_deletes_rule, "deletes ignored without a word", _pop("Rules", "DeletesAreApplied")),
+    (check_deletes_rule, "event types as free text",
+     _set(["Parameters", "SyncedEventTypes", "Type"], "String")),
+    (check_deletes_rule, "ignoring deletes on by default",
+     _set(["Parameters", "AllowIgnoringDeletes", "Default"], "true")),
+    (check_placeholders_refused, "placeholder JWKS URL accepted",
+     _set(["Parameters", "ClerkJwksUrl", "AllowedPattern"], "^$|^https://\\S+$")),
+    (check_placeholders_refused, "placeholder admin role accepted",
+     _set(["Parameters", "SecretsAdminRoleArn", "AllowedPattern"], "^(|arn:aws[a-z-]*:iam::\\d{12}:role/[\\w+=,.@/-]+)$")),
+    (check_placeholders_refused, "a new free-text parameter nobody checked",
+     _set(["Parameters", "SupportEmail"], {"Type": "String", "Default": ""})),
+    (check_dlq_alarms, "no DLQ age alarm", _pop(R, "DeadLetterQueueOldestMessageAgeAlarm")),
+    (check_dlq_alarms, "DLQ age alarm after the events expired",
+     _set([R, "DeadLetterQueueOldestMessageAgeAlarm", P, "Threshold"], 1209600)),
+    (check_dlq_alarms, "DLQ arrivals counted by NumberOfMessagesSent",
+     _set([R, "DeadLetterQueueArrivalsAlarm", P, "Metrics", 0, "MetricStat", "Metric", "MetricName"],
+          "NumberOfMessagesSent")),
+    (check_reserved_concurrency, "unbounded webhook", _set([R, "WebhookFunction", P, "ReservedConcurrentExecutions"], None)),
+    (check_reserved_concurrency, "api reservation of 0 throttling every request",
+     _set([R, "ApiFunction", P, "ReservedConcurrentExecutions"], {"Ref": "ApiReservedConcurrency"})),
+    (check_reserved_concurrency, "/health as open as the user routes", _set([R, "HttpApi", P, "RouteSettings"], None)),
+    (check_secret_resource_policies, "Clerk key without a resource policy", _pop(R, "ClerkSecretKeyPolicy")),
+    (check_secret_resource_policies, "signing secret readable by the api",
+     lambda t: t[R]["WebhookSigningSecretPolicy"][P]["ResourcePolicy"]["Statement"][0]["Condition"]["ArnNotEquals"][
+         "aws:PrincipalArn"].append({"Fn::GetAtt": ["ApiExecutionRole", "Arn"]})),
+    (check_secret_resource_policies, "deployer locked out of put-secret-value",
+     _set([R, "ClerkSecretKeyPolicy", P, "ResourcePolicy", "Statement", 0, "Action"], "secretsmanager:*")),
+    (check_codedeploy_role, "SAM's account-wide CodeDeploy role",
+     _set([R, "SyncFunction", P, "DeploymentPreference", "Role"], None)),
+    (check_codedeploy_role, "CodeDeploy may update any alias",
+     _set([R, "CodeDeployRole", P, "Policies", 0, "PolicyDocument", "Statement", 0, "Resource"], "*")),
+    (check_no_wildcard_iam, "SAM's CodeDeploy role with its managed policy",
+     _set([R, "ApiFunction", P, "DeploymentPreference", "Role"], None)),
+    (check_dashboard, "a new alarm missing from the dashboard",
+     _set([R, "ExtraAlarm"], {"Type": "AWS::CloudWatch::Alarm", "Properties": {}})),
+    (check_dashboard, "dashboard without sync lag percentiles",
+     lambda t: t[R]["Dashboard"][P]["DashboardBody"].__setitem__(
+         "Fn::Sub", t[R]["Dashboard"][P]["DashboardBody"]["Fn::Sub"].replace('"SyncLag"', '"Lag"'))),
+    (check_api_writes_only_with_lazy_sync, "api writes users whatever LazySync says",
+     lambda t: t[R]["ApiExecutionRole"][P]["Policies"][0]["PolicyDocument"]["Statement"].__setitem__(
+         3, t[R]["ApiExecutionRole"][P]["Policies"][0]["PolicyDocument"]["Statement"][3]["Fn::If"][1])),
+    (check_api_writes_only_with_lazy_sync, "api reads the Clerk key under the wrong condition",
+     _set(API_STATEMENTS + [5, "Fn::If", 0], "HasAuthorizedParties")),
 ]
 
 
@@ -1038,6 +1657,9 @@ SAMCONFIG_MUTATIONS = [
     ("lazy sync spelt on", _override("staging", "LazySync", "on")),
     ("refusing pending sessions spelt on", _override("prod", "ClerkRefusePendingSessions", "on")),
     ("an admin claim without a value", _override("prod", "ClerkAdminClaim", "metadata.role")),
+    ("prod without an alarm subscriber", _override("prod", "AlarmEmail", None)),
+    ("staging shifting all traffic at once", _override("staging", "DeploymentStrategy", "AllAtOnce")),
+    ("an event type list with a typo", _override("dev", "SyncedEventTypes", "user.created,user.delete")),
 ]
 
 
