@@ -311,3 +311,85 @@ fn the_local_gateway_answers_cors_as_the_templates_http_api_does() {
         json!({"Ref": "ClerkAuthorizedParties"})
     );
 }
+
+/// Every `ClerkSync` (EMF) metric an alarm or the dashboard reads, with the dimensions it reads
+/// it by: `(name, dimensions)`. Alarms name them as `Namespace`/`MetricName`/`Dimensions`; the
+/// dashboard as `["ClerkSync", name, dimension, value, …]` rows and `SEARCH('{ClerkSync,…}
+/// MetricName="…"')` expressions.
+fn emf_metrics_read() -> Vec<(String, Vec<String>)> {
+    fn walk(value: &Value, out: &mut Vec<(String, Vec<String>)>) {
+        match value {
+            Value::Object(map) => {
+                if map.get("Namespace") == Some(&json!("ClerkSync")) {
+                    let name = map["MetricName"].as_str().expect("a metric name").to_owned();
+                    let dimensions = (map.get("Dimensions").and_then(Value::as_array))
+                        .into_iter()
+                        .flatten()
+                        .map(|d| d["Name"].as_str().expect("a dimension name").to_owned())
+                        .collect();
+                    out.push((name, dimensions));
+                }
+                map.values().for_each(|v| walk(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(&TEMPLATE["Resources"], &mut out);
+    let body = resource("Dashboard")["DashboardBody"]["Fn::Sub"]
+        .as_str()
+        .expect("the dashboard body is one Fn::Sub string");
+    for row in body.split("[\"ClerkSync\", ").skip(1) {
+        // `"Name", "Dim", "value", "Dim", "value", {options}]`
+        let fields: Vec<&str> = row
+            .split(['{', ']'])
+            .next()
+            .unwrap_or_default()
+            .split(',')
+            .map(|f| f.trim().trim_matches('"'))
+            .filter(|f| !f.is_empty())
+            .collect();
+        let dimensions = fields[1..].iter().step_by(2).map(|d| d.to_string()).collect();
+        out.push((fields[0].to_owned(), dimensions));
+    }
+    for search in body.split("SEARCH('{ClerkSync,").skip(1) {
+        let (dimensions, rest) = search.split_once('}').expect("a SEARCH schema");
+        let name = rest
+            .split("MetricName=\\\"")
+            .nth(1)
+            .and_then(|r| r.split("\\\"").next())
+            .expect("a SEARCH names its metric");
+        out.push((
+            name.to_owned(),
+            dimensions.split(',').map(str::to_owned).collect(),
+        ));
+    }
+    out
+}
+
+#[test]
+fn every_emf_metric_the_alarms_and_dashboard_read_is_one_the_functions_emit() {
+    use clerk_sync::telemetry::metrics::COLD_START;
+    let emitted: BTreeSet<&str> = (webhook::measure::METRICS.iter())
+        .chain(sync::measure::METRICS)
+        .chain(api::measure::METRICS)
+        .copied()
+        .chain([COLD_START])
+        .collect();
+    let dimensions = set(&["Function", "Version", "Code", "Route", "Status", "Reason", "Outcome"]);
+    let read = emf_metrics_read();
+    assert!(read.len() >= 15, "{read:?}");
+    for (name, by) in &read {
+        assert!(emitted.contains(name.as_str()), "{name} is read but never emitted");
+        assert!(by.first().map(String::as_str) == Some("Function") || by.is_empty(), "{name} by {by:?}");
+        for d in by {
+            assert!(dimensions.contains(d), "{name} by unknown dimension {d}");
+        }
+    }
+    // The canary's alarms read the per-version series.
+    assert!(
+        read.iter().any(|(n, by)| n == "MessagesFailed" && by.contains(&"Version".to_owned())),
+        "{read:?}"
+    );
+}
