@@ -321,7 +321,10 @@ fn emf_metrics_read() -> Vec<(String, Vec<String>)> {
         match value {
             Value::Object(map) => {
                 if map.get("Namespace") == Some(&json!("ClerkSync")) {
-                    let name = map["MetricName"].as_str().expect("a metric name").to_owned();
+                    let name = map["MetricName"]
+                        .as_str()
+                        .expect("a metric name")
+                        .to_owned();
                     let dimensions = (map.get("Dimensions").and_then(Value::as_array))
                         .into_iter()
                         .flatten()
@@ -350,7 +353,11 @@ fn emf_metrics_read() -> Vec<(String, Vec<String>)> {
             .map(|f| f.trim().trim_matches('"'))
             .filter(|f| !f.is_empty())
             .collect();
-        let dimensions = fields[1..].iter().step_by(2).map(|d| d.to_string()).collect();
+        let dimensions = fields[1..]
+            .iter()
+            .step_by(2)
+            .map(|d| d.to_string())
+            .collect();
         out.push((fields[0].to_owned(), dimensions));
     }
     for search in body.split("SEARCH('{ClerkSync,").skip(1) {
@@ -377,19 +384,28 @@ fn every_emf_metric_the_alarms_and_dashboard_read_is_one_the_functions_emit() {
         .copied()
         .chain([COLD_START])
         .collect();
-    let dimensions = set(&["Function", "Version", "Code", "Route", "Status", "Reason", "Outcome"]);
+    let dimensions = set(&[
+        "Function", "Version", "Code", "Route", "Status", "Reason", "Outcome",
+    ]);
     let read = emf_metrics_read();
     assert!(read.len() >= 15, "{read:?}");
     for (name, by) in &read {
-        assert!(emitted.contains(name.as_str()), "{name} is read but never emitted");
-        assert!(by.first().map(String::as_str) == Some("Function") || by.is_empty(), "{name} by {by:?}");
+        assert!(
+            emitted.contains(name.as_str()),
+            "{name} is read but never emitted"
+        );
+        assert!(
+            by.first().map(String::as_str) == Some("Function") || by.is_empty(),
+            "{name} by {by:?}"
+        );
         for d in by {
             assert!(dimensions.contains(d), "{name} by unknown dimension {d}");
         }
     }
     // The canary's alarms read the per-version series.
     assert!(
-        read.iter().any(|(n, by)| n == "MessagesFailed" && by.contains(&"Version".to_owned())),
+        read.iter()
+            .any(|(n, by)| n == "MessagesFailed" && by.contains(&"Version".to_owned())),
         "{read:?}"
     );
 }
