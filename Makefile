@@ -42,11 +42,11 @@ post: ## sign a fixture now and post it to the running local stack (FIXTURE=user
 queue: ## show the local queues (TAKE=1 drains and prints the events queue)
 	$(DEVTOOL) queue $(if $(TAKE),--take)
 
-me: ## GET /v1/users/me on the local stack with a fresh token (ID=user_… to be someone else)
-	@$(DEVTOOL) get /v1/users/me --as $(or $(ID),user_35kQ7zvT0cWnHq1d2xXy9RbLmAa)
+me: ## GET /v1/users/me on the local stack with a fresh token (ID=user_… to be someone else, TOKEN=… a real one); fails unless 2xx
+	@$(DEVTOOL) get /v1/users/me --as $(or $(ID),user_35kQ7zvT0cWnHq1d2xXy9RbLmAa) $(if $(TOKEN),--token "$(TOKEN)")
 
-get: ## GET any path on the local stack with a fresh token (ROUTE=/v1/users/…, ID=…, ADMIN=1)
-	@$(DEVTOOL) get $(or $(ROUTE),/v1/users/me) --as $(or $(ID),user_35kQ7zvT0cWnHq1d2xXy9RbLmAa) $(if $(ADMIN),--admin)
+get: ## GET any path on the local stack with a fresh token (ROUTE=/v1/users/…, ID=…, ADMIN=1, TOKEN=…); fails unless 2xx
+	@$(DEVTOOL) get $(or $(ROUTE),/v1/users/me) --as $(or $(ID),user_35kQ7zvT0cWnHq1d2xXy9RbLmAa) $(if $(ADMIN),--admin) $(if $(TOKEN),--token "$(TOKEN)")
 
 token: ## print a session token from the local Clerk (ID=user_…, ADMIN=1 for the admin claim)
 	@$(DEVTOOL) token $(or $(ID),user_35kQ7zvT0cWnHq1d2xXy9RbLmAa) $(if $(ADMIN),--admin)
@@ -68,8 +68,10 @@ invoke-webhook: setup ## sign a fixture into a fresh API Gateway event and `carg
 	$(DEVTOOL) event $(or $(FIXTURE),user.created) > .local/webhook-event.json
 	cargo lambda invoke webhook --data-file .local/webhook-event.json
 
-invoke-sync: setup ## `cargo lambda invoke` the sync function with an SQS event fixture (FIXTURE=good-batch|poison-batch)
-	cargo lambda invoke sync --data-file tests/fixtures/sqs/$(or $(FIXTURE),good-batch).json
+invoke-sync: setup ## `cargo lambda invoke` the sync function with an SQS event fixture (FIXTURE=good-batch|poison-batch), or FROM_QUEUE=1: what is queued (LOCAL_SYNC=off)
+	@mkdir -p .local
+	$(if $(FROM_QUEUE),$(DEVTOOL) sqs-event --from-queue > .local/sqs-event.json)
+	cargo lambda invoke sync --data-file $(if $(FROM_QUEUE),.local/sqs-event.json,tests/fixtures/sqs/$(or $(FIXTURE),good-batch).json)
 
 invoke-api: setup ## mint a token into a fresh API Gateway event for /v1/users/me and `cargo lambda invoke` the api
 	@mkdir -p .local

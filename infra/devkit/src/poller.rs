@@ -149,7 +149,7 @@ pub async fn poll_once(
 }
 
 /// A received message in the shape Lambda delivers it.
-fn to_lambda(m: &Message, queue_arn: &str) -> aws_lambda_events::event::sqs::SqsMessage {
+pub fn to_lambda(m: &Message, queue_arn: &str) -> aws_lambda_events::event::sqs::SqsMessage {
     let attributes: HashMap<String, (String, String)> = m
         .message_attributes()
         .into_iter()

@@ -1,16 +1,30 @@
 //! `devtool`: signs Clerk fixtures and posts them to the local gateway, builds API Gateway
 //! and SQS events for `cargo lambda invoke`, and shows the local queues, users and event log.
+//!
+//! A command-line tool first: every failure is one `devtool: …` line on stderr and a non-zero
+//! exit (never a panic or a backtrace, whatever `RUST_BACKTRACE` says); a closed stdout
+//! (`make queue | head -1`) ends it quietly; an HTTP answer other than 2xx exits 1.
 
 use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use aws_sdk_sqs::types::QueueAttributeName;
 use clap::{Parser, Subcommand};
+use clerk_sync::adapters::svix::WebhookKeys;
 use clerk_sync::domain::list_items;
 use devkit::signing::{DEV_WEBHOOK_SECRET, sign_now};
 
+/// The fixture user of `tests/fixtures/clerk`.
+const FIXTURE_USER: &str = "user_35kQ7zvT0cWnHq1d2xXy9RbLmAa";
+
 #[derive(Parser)]
-#[command(about = "Development helpers for the local stack")]
+#[command(
+    version,
+    about = "Development helpers for the local stack (`make local`)",
+    after_help = "Examples:\n  devtool post user.created\n  devtool get /v1/users/me\n  devtool events --user user_35kQ7zvT0cWnHq1d2xXy9RbLmAa\n\nExit codes: 0 done, 1 failed (or the gateway answered other than 2xx), 2 bad usage."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -19,126 +33,201 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Sign a webhook fixture now and POST it to the local gateway.
+    #[command(
+        after_help = "Example:\n  devtool post user.updated\n  devtool post ./my-event.json --secret whsec_…"
+    )]
     Post {
-        /// A fixture name (`user.created`) or a path to a JSON file.
-        fixture: String,
+        #[command(flatten)]
+        webhook: Webhook,
         /// Gateway base URL; defaults to the running local stack's.
         #[arg(long)]
         url: Option<String>,
-        /// Signing secret; defaults to the first of CLERK_WEBHOOK_SECRET, else the dev secret.
-        #[arg(long)]
-        secret: Option<String>,
     },
     /// Print a freshly signed API Gateway v2 event for `cargo lambda invoke --data-file`.
+    #[command(after_help = "Example:\n  devtool event user.created > event.json")]
     Event {
-        fixture: String,
-        #[arg(long)]
-        secret: Option<String>,
+        #[command(flatten)]
+        webhook: Webhook,
     },
     /// Show the events queue and dead-letter queue of the running local stack.
+    #[command(
+        after_help = "Example:\n  devtool queue\n  devtool queue --take   # with LOCAL_SYNC=off"
+    )]
     Queue {
         /// Receive, print and delete the messages on the events queue.
         #[arg(long)]
         take: bool,
     },
-    /// Print an SQS event (as Lambda receives it) carrying fixtures, for `cargo lambda invoke`.
+    /// Print an SQS event (as Lambda receives it), for `cargo lambda invoke`.
+    #[command(
+        after_help = "Examples:\n  devtool sqs-event user.created user.updated\n  devtool sqs-event --from-queue   # what `make local` with LOCAL_SYNC=off has queued"
+    )]
     SqsEvent {
         /// Fixture names or paths; each becomes one message with a fresh svix id.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "from_queue", conflicts_with = "from_queue")]
         fixtures: Vec<String>,
+        /// Take the messages waiting on the running stack's events queue instead (they are
+        /// removed from the queue: the event carries them now).
+        #[arg(long)]
+        from_queue: bool,
     },
     /// Print a session token for a user, signed by the running local Clerk (valid 60 s).
+    #[command(after_help = "Example:\n  devtool token user_35kQ7zvT0cWnHq1d2xXy9RbLmAa --admin")]
     Token {
-        #[arg(default_value = "user_35kQ7zvT0cWnHq1d2xXy9RbLmAa")]
+        /// The user id (`sub`).
+        #[arg(default_value = FIXTURE_USER)]
         user: String,
         /// Add the admin claim (`metadata.role = admin`).
         #[arg(long)]
         admin: bool,
     },
-    /// GET a path on the local gateway with a fresh token for `--as` (none with `--anonymous`).
+    /// GET a path on the local gateway; exits 1 unless the answer is 2xx.
+    #[command(
+        after_help = "Examples:\n  devtool get /v1/users/me\n  devtool get /health --anonymous\n  devtool get /v1/users/me --token \"$SESSION_TOKEN\"   # a real Clerk session token"
+    )]
     Get {
         #[command(flatten)]
         request: ApiRequest,
-        #[arg(long)]
+        /// Send no token.
+        #[arg(long, conflicts_with = "token")]
         anonymous: bool,
+        /// Gateway base URL; defaults to the running local stack's.
+        #[arg(long)]
+        url: Option<String>,
     },
-    /// Print an API Gateway v2 event for GET `path` with a fresh token, for `cargo lambda invoke`.
+    /// Print an API Gateway v2 event for GET `path` with a token, for `cargo lambda invoke`.
+    #[command(after_help = "Example:\n  devtool api-event /v1/users/me > api-event.json")]
     ApiEvent {
         #[command(flatten)]
         request: ApiRequest,
     },
     /// Print a user's item in the local users table, as stored.
-    User { id: String },
-    /// Print the event log, oldest first (only one user's events with --user).
+    #[command(after_help = "Example:\n  devtool user user_35kQ7zvT0cWnHq1d2xXy9RbLmAa")]
+    User {
+        /// The user id.
+        id: String,
+    },
+    /// Print the event log in processing order (only one user's events with --user).
+    #[command(after_help = "Example:\n  devtool events --user user_35kQ7zvT0cWnHq1d2xXy9RbLmAa")]
     Events {
+        /// Only this user's events (the `by_user` index).
         #[arg(long)]
         user: Option<String>,
     },
 }
 
-/// A GET on the api as a user: the path, who asks, and whether with the admin claim.
+/// A fixture to sign, and the secret to sign it with.
 #[derive(clap::Args)]
-struct ApiRequest {
-    #[arg(default_value = "/v1/users/me")]
-    path: String,
-    #[arg(long = "as", default_value = "user_35kQ7zvT0cWnHq1d2xXy9RbLmAa")]
-    user: String,
+struct Webhook {
+    /// A fixture name (`user.created`, from tests/fixtures/clerk) or a path to a JSON file.
+    fixture: String,
+    /// Signing secret (`whsec_…`); defaults to the one the running stack stores, else the first
+    /// of CLERK_WEBHOOK_SECRET, else the local development secret.
     #[arg(long)]
-    admin: bool,
+    secret: Option<String>,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
-        Command::Post {
-            fixture,
-            url,
-            secret,
-        } => post(&fixture, url, secret).await,
-        Command::Event { fixture, secret } => {
-            let body = read_fixture(&fixture)?;
-            let headers = sign_now(&signing_secret(secret), &body);
+/// A GET on the api: the path, and the token to send.
+#[derive(clap::Args)]
+struct ApiRequest {
+    /// The path, e.g. /v1/users/me, /v1/users/{id}, /health.
+    #[arg(default_value = "/v1/users/me")]
+    path: String,
+    /// Whose token the local Clerk signs.
+    #[arg(long = "as", default_value = FIXTURE_USER)]
+    user: String,
+    /// Add the admin claim to the local token.
+    #[arg(long)]
+    admin: bool,
+    /// Send this token instead of one from the local Clerk (e.g. a real Clerk session token).
+    #[arg(long)]
+    token: Option<String>,
+}
+
+/// A failure that already said what it had to: exit with `code`, print nothing more.
+#[derive(Debug)]
+struct Exit(u8);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+/// Writes a line on stdout; a closed stdout is an error like any other (no panic).
+macro_rules! out {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout().lock(), $($arg)*).context("writing to stdout")?
+    };
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("devtool: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let Some(Exit(code)) = e.downcast_ref::<Exit>() {
+                return ExitCode::from(*code);
+            }
+            let broken_pipe = e.chain().any(|cause| {
+                cause
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            });
+            if broken_pipe {
+                // The reader (`head`) has what it wanted.
+                return ExitCode::from(141);
+            }
+            // `{:#}`: the cause chain on one line; never the backtrace.
+            eprintln!("devtool: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Post { webhook, url } => post(&webhook, url).await,
+        Command::Event { webhook } => {
+            let body = read_fixture(&webhook.fixture)?;
+            let headers = sign_now(&signing_secret(webhook.secret).await?, &body);
             let event =
                 devkit::apigw::request_event("POST", webhook::ROUTE, &headers, body.as_bytes());
-            println!("{}", serde_json::to_string_pretty(&event)?);
+            out!("{}", serde_json::to_string_pretty(&event)?);
             Ok(())
         }
         Command::Queue { take } => queue(take).await,
-        Command::SqsEvent { fixtures } => {
-            let messages = fixtures
-                .iter()
-                .enumerate()
-                .map(|(i, f)| {
-                    let body = read_fixture(f)?;
-                    let svix_id = devkit::signing::new_svix_id();
-                    Ok(devkit::sqs_event::message(
-                        &format!("local-message-{i}"),
-                        &svix_id,
-                        &body,
-                        1,
-                    ))
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let event = devkit::sqs_event::event(messages);
-            println!("{}", serde_json::to_string_pretty(&event)?);
-            Ok(())
-        }
+        Command::SqsEvent {
+            fixtures,
+            from_queue,
+        } => sqs_event(&fixtures, from_queue).await,
         Command::Token { user, admin } => {
-            println!("{}", token(&user, admin)?);
+            out!("{}", token(&user, admin)?);
             Ok(())
         }
-        Command::Get { request, anonymous } => get(&request, anonymous).await,
+        Command::Get {
+            request,
+            anonymous,
+            url,
+        } => get(&request, anonymous, url).await,
         Command::ApiEvent { request } => {
             let mut headers = http::HeaderMap::new();
             headers.insert(
                 http::header::AUTHORIZATION,
-                http::HeaderValue::from_str(&format!(
-                    "Bearer {}",
-                    token(&request.user, request.admin)?
-                ))?,
+                http::HeaderValue::from_str(&format!("Bearer {}", request_token(&request)?))
+                    .context("the token is not a valid header value")?,
             );
             let event = devkit::apigw::request_event("GET", &request.path, &headers, b"");
-            println!("{}", serde_json::to_string_pretty(&event)?);
+            out!("{}", serde_json::to_string_pretty(&event)?);
             Ok(())
         }
         Command::User { id } => user(&id).await,
@@ -166,6 +255,9 @@ impl StackEnv {
     }
 }
 
+/// What an emulator call failing most likely means.
+const STACK_DOWN: &str = "is the local stack running? `make local`";
+
 /// A session token for `user` from the running local Clerk's key.
 fn token(user: &str, admin: bool) -> anyhow::Result<String> {
     let keys = local_stack::clerk::read_key_file()?;
@@ -174,6 +266,14 @@ fn token(user: &str, admin: bool) -> anyhow::Result<String> {
         claims["metadata"] = serde_json::json!({"role": "admin"});
     }
     Ok(keys.sign(&claims))
+}
+
+/// The token a request sends: the one given, else one from the local Clerk.
+fn request_token(request: &ApiRequest) -> anyhow::Result<String> {
+    match &request.token {
+        Some(token) => Ok(token.trim().trim_start_matches("Bearer ").to_owned()),
+        None => token(&request.user, request.admin),
+    }
 }
 
 fn gateway_url() -> String {
@@ -185,22 +285,26 @@ fn gateway_url() -> String {
     })
 }
 
-async fn get(api: &ApiRequest, anonymous: bool) -> anyhow::Result<()> {
-    let target = format!("{}{}", gateway_url().trim_end_matches('/'), api.path);
+async fn get(api: &ApiRequest, anonymous: bool, url: Option<String>) -> anyhow::Result<()> {
+    let base = url.unwrap_or_else(gateway_url);
+    let target = format!("{}{}", base.trim_end_matches('/'), api.path);
     let mut request = devkit::http_client().get(&target);
     if !anonymous {
-        request = request.bearer_auth(token(&api.user, api.admin)?);
+        request = request.bearer_auth(request_token(api)?);
     }
     let response = request
         .send()
         .await
-        .with_context(|| format!("GET {target} (is the local stack running? `make local`)"))?;
+        .with_context(|| format!("GET {target} ({STACK_DOWN})"))?;
     let status = response.status();
-    println!("GET {target} -> {status}");
+    out!("GET {target} -> {status}");
     let text = response.text().await?;
     match serde_json::from_str::<serde_json::Value>(&text) {
-        Ok(json) => println!("{}", serde_json::to_string_pretty(&json)?),
-        Err(_) => println!("{text}"),
+        Ok(json) => out!("{}", serde_json::to_string_pretty(&json)?),
+        Err(_) => out!("{text}"),
+    }
+    if !status.is_success() {
+        return Err(Exit(1).into());
     }
     Ok(())
 }
@@ -216,15 +320,27 @@ async fn user(id: &str) -> anyhow::Result<()> {
         )
         .consistent_read(true)
         .send()
-        .await?
+        .await
+        .context(STACK_DOWN)?
         .item;
     let Some(item) = item else {
-        println!("no user {id} in the users table");
-        std::process::exit(1);
+        eprintln!("devtool: no user {id} in the users table");
+        return Err(Exit(1).into());
     };
     let json: serde_json::Value = serde_dynamo::from_item(item)?;
-    println!("{}", serde_json::to_string_pretty(&json)?);
+    out!("{}", serde_json::to_string_pretty(&json)?);
     Ok(())
+}
+
+/// Unix milliseconds as an RFC 3339 UTC time (`2026-12-02T13:37:30.123Z`).
+fn readable(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| ms.to_string())
 }
 
 async fn events(user: Option<String>) -> anyhow::Result<()> {
@@ -234,44 +350,47 @@ async fn events(user: Option<String>) -> anyhow::Result<()> {
     let dynamodb = aws_sdk_dynamodb::Client::new(&env.sdk().await?);
     let table = env.get("EVENT_LOG_TABLE")?;
     let items = match &user {
-        Some(id) => {
-            dynamodb
-                .query()
-                .table_name(&table)
-                .index_name(event_log::BY_USER_INDEX)
-                .key_condition_expression("#u = :u")
-                .expression_attribute_names("#u", event_log::USER_ID)
-                .expression_attribute_values(
-                    ":u",
-                    aws_sdk_dynamodb::types::AttributeValue::S(id.clone()),
-                )
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<Result<Vec<_>, _>>()
-                .await?
-        }
-        None => {
-            dynamodb
-                .scan()
-                .table_name(&table)
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<Result<Vec<_>, _>>()
-                .await?
-        }
+        Some(id) => dynamodb
+            .query()
+            .table_name(&table)
+            .index_name(event_log::BY_USER_INDEX)
+            .key_condition_expression("#u = :u")
+            .expression_attribute_names("#u", event_log::USER_ID)
+            .expression_attribute_values(
+                ":u",
+                aws_sdk_dynamodb::types::AttributeValue::S(id.clone()),
+            )
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .context(STACK_DOWN)?,
+        None => dynamodb
+            .scan()
+            .table_name(&table)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .context(STACK_DOWN)?,
     };
     let mut records: Vec<LogRecord> = serde_dynamo::from_items(items)?;
-    records.sort_by_key(|r| (r.received_at, r.processed_at));
-    println!(
+    records.sort_by_key(|r| r.processed_at);
+    out!(
         "{:<24} {:<28} {:<14} {:<32} {:<9} {:>8}  reason",
-        "processed_at (ms)", "svix_id", "event_type", "user_id", "outcome", "attempts"
+        "processed_at (UTC)",
+        "svix_id",
+        "event_type",
+        "user_id",
+        "outcome",
+        "attempts"
     );
     for r in records {
-        println!(
+        out!(
             "{:<24} {:<28} {:<14} {:<32} {:<9} {:>8}  {}",
-            r.processed_at,
+            readable(r.processed_at),
             r.svix_id,
             r.event_type.as_deref().unwrap_or("-"),
             r.user_id.as_ref().map(|u| u.as_str()).unwrap_or("-"),
@@ -288,29 +407,60 @@ fn read_fixture(fixture: &str) -> anyhow::Result<String> {
     if path.exists() {
         return std::fs::read_to_string(path).with_context(|| format!("reading {fixture}"));
     }
+    if path.is_absolute() || fixture.contains('/') {
+        anyhow::bail!("no file {fixture}");
+    }
     let path = devkit::fixture_path(fixture);
-    std::fs::read_to_string(&path)
-        .with_context(|| format!("no fixture {fixture} (looked for {})", path.display()))
+    std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "no fixture {fixture} (looked for {}; give a fixture name such as user.created, or a path)",
+            path.display()
+        )
+    })
 }
 
-fn signing_secret(explicit: Option<String>) -> String {
-    explicit
-        .or_else(|| {
-            let list = std::env::var("CLERK_WEBHOOK_SECRET").ok()?;
-            list_items(&list).next().map(str::to_owned)
-        })
-        .unwrap_or_else(|| DEV_WEBHOOK_SECRET.to_owned())
+/// The secret to sign with: `--secret`, else the one the running stack stores, else the first
+/// of CLERK_WEBHOOK_SECRET, else the development secret. Checked before use.
+async fn signing_secret(explicit: Option<String>) -> anyhow::Result<String> {
+    let secret = match explicit {
+        Some(secret) => secret,
+        None => match stored_secret().await {
+            Some(secret) => secret,
+            None => std::env::var("CLERK_WEBHOOK_SECRET")
+                .ok()
+                .and_then(|list| list_items(&list).next().map(str::to_owned))
+                .unwrap_or_else(|| DEV_WEBHOOK_SECRET.to_owned()),
+        },
+    };
+    WebhookKeys::parse(&secret.clone().into())
+        .map_err(|e| anyhow::anyhow!("the signing secret is not usable: {e}"))?;
+    Ok(secret)
+}
+
+/// The first signing secret stored in the running stack's Secrets Manager, if a stack runs.
+async fn stored_secret() -> Option<String> {
+    let env = StackEnv::read().ok()?;
+    let id = env.get("WEBHOOK_SECRET_ID").ok()?;
+    let client = aws_sdk_secretsmanager::Client::new(&env.sdk().await.ok()?);
+    let value = client
+        .get_secret_value()
+        .secret_id(id)
+        .send()
+        .await
+        .ok()?
+        .secret_string?;
+    list_items(&value).next().map(str::to_owned)
 }
 
 fn stack_env() -> BTreeMap<String, String> {
     local_stack::read_env_file().unwrap_or_default()
 }
 
-async fn post(fixture: &str, url: Option<String>, secret: Option<String>) -> anyhow::Result<()> {
-    let body = read_fixture(fixture)?;
+async fn post(webhook: &Webhook, url: Option<String>) -> anyhow::Result<()> {
+    let body = read_fixture(&webhook.fixture)?;
     let base = url.unwrap_or_else(gateway_url);
     let target = format!("{}{}", base.trim_end_matches('/'), webhook::ROUTE);
-    let headers = sign_now(&signing_secret(secret), &body);
+    let headers = sign_now(&signing_secret(webhook.secret.clone()).await?, &body);
     let response = devkit::http_client()
         .post(&target)
         .headers(headers)
@@ -318,15 +468,59 @@ async fn post(fixture: &str, url: Option<String>, secret: Option<String>) -> any
         .body(body)
         .send()
         .await
-        .with_context(|| {
-            format!("posting to {target} (is the local stack running? `make local`)")
-        })?;
+        .with_context(|| format!("posting to {target} ({STACK_DOWN})"))?;
     let status = response.status();
-    println!("POST {target} -> {status}");
-    println!("{}", response.text().await?);
+    out!("POST {target} -> {status}");
+    out!("{}", response.text().await?);
     if !status.is_success() {
-        std::process::exit(1);
+        return Err(Exit(1).into());
     }
+    Ok(())
+}
+
+async fn sqs_event(fixtures: &[String], from_queue: bool) -> anyhow::Result<()> {
+    let messages = if from_queue {
+        let env = StackEnv::read()?;
+        let sqs = aws_sdk_sqs::Client::new(&env.sdk().await?);
+        let url = env.get("EVENTS_QUEUE_URL")?;
+        let arn = sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .context(STACK_DOWN)?
+            .attributes
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+            .unwrap_or_default();
+        let mut messages = Vec::new();
+        devkit::sqs_event::take_all(&sqs, &url, |m| {
+            messages.push(devkit::poller::to_lambda(m, &arn))
+        })
+        .await?;
+        eprintln!(
+            "devtool: took {} message(s) off the events queue",
+            messages.len()
+        );
+        messages
+    } else {
+        fixtures
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let body = read_fixture(f)?;
+                let svix_id = devkit::signing::new_svix_id();
+                Ok(devkit::sqs_event::message(
+                    &format!("local-message-{i}"),
+                    &svix_id,
+                    &body,
+                    1,
+                ))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?
+    };
+    let event = devkit::sqs_event::event(messages);
+    out!("{}", serde_json::to_string_pretty(&event)?);
     Ok(())
 }
 
@@ -343,11 +537,12 @@ async fn queue(take: bool) -> anyhow::Result<()> {
             .queue_url(&url)
             .attribute_names(QueueAttributeName::All)
             .send()
-            .await?
+            .await
+            .context(STACK_DOWN)?
             .attributes
             .unwrap_or_default();
         let count = |a: QueueAttributeName| attrs.get(&a).cloned().unwrap_or_else(|| "?".into());
-        println!(
+        out!(
             "{label:<18} {} visible, {} in flight  ({url})",
             count(QueueAttributeName::ApproximateNumberOfMessages),
             count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
@@ -357,6 +552,7 @@ async fn queue(take: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     let url = get("EVENTS_QUEUE_URL")?;
+    let mut taken = Vec::new();
     devkit::sqs_event::take_all(&sqs, &url, |message| {
         let attrs = message.message_attributes().cloned().unwrap_or_default();
         let attr = |k: &str| {
@@ -366,13 +562,16 @@ async fn queue(take: bool) -> anyhow::Result<()> {
                 .unwrap_or("-")
                 .to_owned()
         };
-        println!(
-            "\nsvix_id={} event_type={}",
+        taken.push((
             attr("svix_id"),
-            attr("event_type")
-        );
-        println!("{}", message.body().unwrap_or_default());
+            attr("event_type"),
+            message.body().unwrap_or_default().to_owned(),
+        ));
     })
     .await?;
+    for (svix_id, event_type, body) in taken {
+        out!("\nsvix_id={svix_id} event_type={event_type}");
+        out!("{body}");
+    }
     Ok(())
 }
