@@ -21,11 +21,15 @@ pub struct ClerkOptions {
     pub admin_claim: Option<String>,
     /// `true` refuses tokens of pending sessions; honoured with the local Clerk too.
     pub refuse_pending_sessions: Option<String>,
+    /// `LAZY_SYNC` as given. Unset with a Clerk of yours and no secret key, lazy sync is off: the
+    /// api would call your Clerk's Backend API with a key it does not have.
+    pub lazy_sync: Option<String>,
 }
 
 impl ClerkOptions {
     /// From `CLERK_JWT_KEY`, `CLERK_JWKS_URL`, `CLERK_ISSUER`, `CLERK_AUTHORIZED_PARTIES`,
-    /// `CLERK_API_URL`, `CLERK_SECRET_KEY`, `CLERK_ADMIN_CLAIM` and `CLERK_REFUSE_PENDING_SESSIONS`.
+    /// `CLERK_API_URL`, `CLERK_SECRET_KEY`, `CLERK_ADMIN_CLAIM`, `CLERK_REFUSE_PENDING_SESSIONS`
+    /// and `LAZY_SYNC`.
     pub fn from_env() -> Self {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
         Self {
@@ -37,11 +41,21 @@ impl ClerkOptions {
             secret_key: var("CLERK_SECRET_KEY"),
             admin_claim: var("CLERK_ADMIN_CLAIM"),
             refuse_pending_sessions: var("CLERK_REFUSE_PENDING_SESSIONS"),
+            lazy_sync: var("LAZY_SYNC"),
         }
     }
 
     pub fn is_local(&self) -> bool {
         self.jwt_key.is_none() && self.jwks_url.is_none()
+    }
+
+    /// Whether the api fetches users it has not synced from Clerk: as `LAZY_SYNC` says, else
+    /// with the local Clerk or with a Clerk secret key given.
+    pub fn lazy_sync(&self) -> bool {
+        match &self.lazy_sync {
+            Some(value) => !matches!(value.trim(), "false" | "off" | "0"),
+            None => self.is_local() || self.secret_key.is_some(),
+        }
     }
 }
 
@@ -57,6 +71,7 @@ pub(crate) fn api_env(
     if let Some(value) = &clerk.refuse_pending_sessions {
         env.insert(ApiConfig::REFUSE_PENDING_SESSIONS, value.clone());
     }
+    env.insert(ApiConfig::LAZY_SYNC, clerk.lazy_sync().to_string());
     if clerk.is_local() {
         env.insert(
             ApiConfig::JWKS_URL,
@@ -109,6 +124,38 @@ mod tests {
             clerk_secret_key_id: "c".into(),
             dead_letter_queue_arn: "da".into(),
             queue_arn: "qa".into(),
+        }
+    }
+
+    fn own_clerk() -> ClerkOptions {
+        ClerkOptions {
+            jwks_url: Some("https://clerk.example.com/.well-known/jwks.json".into()),
+            ..ClerkOptions::default()
+        }
+    }
+
+    #[test]
+    fn lazy_sync_is_off_with_your_clerk_and_no_secret_key_and_lazy_sync_passes_through() {
+        let lazy = |clerk: &ClerkOptions| {
+            api_env(&resources(), clerk, "http://127.0.0.1:1")[ApiConfig::LAZY_SYNC].clone()
+        };
+        assert_eq!(lazy(&ClerkOptions::default()), "true", "the local Clerk");
+        assert_eq!(
+            lazy(&own_clerk()),
+            "false",
+            "no key to call your Clerk with"
+        );
+        let keyed = ClerkOptions {
+            secret_key: Some("sk_test_x".into()),
+            ..own_clerk()
+        };
+        assert_eq!(lazy(&keyed), "true");
+        for (given, expected) in [("false", "false"), ("true", "true")] {
+            let told = ClerkOptions {
+                lazy_sync: Some(given.into()),
+                ..keyed.clone()
+            };
+            assert_eq!(lazy(&told), expected);
         }
     }
 

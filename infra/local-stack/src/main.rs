@@ -38,12 +38,13 @@ async fn main() -> anyhow::Result<()> {
         )),
         _ => say("starting the AWS emulator (moto) from .venv"),
     }
+    let clerk_options = ClerkOptions::from_env();
     let stack = Stack::start(StackOptions {
         port,
         webhook_secrets: secrets,
         names: Names::local(),
         sync,
-        clerk: ClerkOptions::from_env(),
+        clerk: clerk_options.clone(),
         metrics_file: Some(local_stack::metrics_file()),
     })
     .await?;
@@ -87,6 +88,11 @@ async fn main() -> anyhow::Result<()> {
         ),
         None => "clerk            yours: CLERK_JWT_KEY/CLERK_JWKS_URL, CLERK_ISSUER, CLERK_AUTHORIZED_PARTIES, CLERK_API_URL, CLERK_SECRET_KEY as given".to_owned(),
     });
+    if !clerk_options.lazy_sync() {
+        say(
+            "lazy sync        OFF (no CLERK_SECRET_KEY, or LAZY_SYNC=false): a user the webhook has not brought answers 404",
+        );
+    }
     say(&format!(
         "outputs          {} (as `sam list stack-outputs` prints them; `make smoke-local`)",
         outputs_file().display()
