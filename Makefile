@@ -16,6 +16,8 @@ setup: ## install the project's Python tools (moto, cargo-lambda) into ./.venv; 
 	@scripts/bootstrap.sh
 
 local: setup ## run the whole system locally: emulator, resources, gateway on 127.0.0.1:LOCAL_PORT (3000)
+	@echo "make local: building the local stack (the first build takes a few minutes; cargo shows its progress)" >&2
+	$(CARGO) build -p local-stack --bin local-stack --bin devtool
 	$(CARGO) run -q -p local-stack --bin local-stack
 
 test: setup ## every test and lint: formatting, clippy, unit, emulator-backed integration, end to end
@@ -89,6 +91,8 @@ smoke: setup ## smoke-test a deployed stack from its outputs (ENV=dev|staging|pr
 	@$(CARGO) run -q -p e2e --bin smoke -- --outputs .local/stack-outputs-$(or $(ENV),dev).json $(if $(FORGERY),--check-forgery)
 
 smoke-local: ## the same smoke test against the running local stack (`make local`), with a fresh local token
+	@echo "make smoke-local: building the smoke test (a minute or two the first time)" >&2
+	@$(CARGO) build -p e2e --bin smoke
 	@SMOKE_TOKEN=$$($(DEVTOOL) token) $(CARGO) run -q -p e2e --bin smoke -- --outputs .local/stack-outputs.json --check-forgery
 
 cold-start: setup ## build the release bootstraps and measure init, invocations, CPU, peak memory (MB=128,256 under Lambda's CPU share; root)

@@ -48,7 +48,8 @@ with_retries() {
   done
 }
 
-echo "bootstrap: installing Python tools into $venv" >&2
+tools="$(grep -Ev '^[[:space:]]*(#|$)' "$req" | tr '\n' ' ')"
+echo "bootstrap: installing into $venv (about a minute the first time): $tools" >&2
 if [[ ! -x "$venv/bin/python" ]]; then
   "$python" -m venv "$venv"
 fi
