@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 DEVTOOL := $(CARGO) run -q -p local-stack --bin devtool --
 
-.PHONY: help setup local test fmt lint lint-template lint-openapi build post queue event user events me get token watch invoke-webhook invoke-sync invoke-api bench smoke smoke-local cold-start
+.PHONY: help setup local test fmt lint lint-template lint-openapi build post queue event user events reset me get token watch invoke-webhook invoke-sync invoke-api bench smoke smoke-local cold-start
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ token: ## print a session token from the local Clerk (ID=user_…, ADMIN=1 for t
 
 user: ## print a user's record in the local users table (ID=user_…)
 	@$(DEVTOOL) user $(or $(ID),user_35kQ7zvT0cWnHq1d2xXy9RbLmAa)
+
+reset: ## empty the local stack's tables and queues (the stack keeps running)
+	@$(DEVTOOL) reset
 
 events: ## print the local event log, oldest first (ID=user_… for one user's events)
 	@$(DEVTOOL) events $(if $(ID),--user $(ID))

@@ -107,6 +107,11 @@ enum Command {
         /// The user id.
         id: String,
     },
+    /// Empty the running stack's users table, event log, events queue and dead-letter queue.
+    #[command(
+        after_help = "Example:\n  devtool reset   # then `make me` lazily syncs the fixture user again"
+    )]
+    Reset,
     /// Print the event log in processing order (only one user's events with --user).
     #[command(after_help = "Example:\n  devtool events --user user_35kQ7zvT0cWnHq1d2xXy9RbLmAa")]
     Events {
@@ -232,7 +237,49 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::User { id } => user(&id).await,
         Command::Events { user } => events(user).await,
+        Command::Reset => reset().await,
     }
+}
+
+/// Deletes every item of the two tables and every message of the two queues.
+async fn reset() -> anyhow::Result<()> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let env = StackEnv::read()?;
+    let sdk = env.sdk().await?;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    for (table, key) in [("USERS_TABLE", "id"), ("EVENT_LOG_TABLE", "svix_id")] {
+        let table = env.get(table)?;
+        let items: Vec<_> = dynamodb
+            .scan()
+            .table_name(&table)
+            .projection_expression("#k")
+            .expression_attribute_names("#k", key)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .context(STACK_DOWN)?;
+        for item in &items {
+            let Some(AttributeValue::S(value)) = item.get(key) else {
+                continue;
+            };
+            dynamodb
+                .delete_item()
+                .table_name(&table)
+                .key(key, AttributeValue::S(value.clone()))
+                .send()
+                .await?;
+        }
+        out!("{table:<40} {} item(s) deleted", items.len());
+    }
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    for queue in ["EVENTS_QUEUE_URL", "EVENTS_DLQ_URL"] {
+        let url = env.get(queue)?;
+        let taken = devkit::sqs_event::take_all(&sqs, &url, |_| {}).await?;
+        out!("{url:<40} {taken} message(s) deleted");
+    }
+    Ok(())
 }
 
 /// The running stack's env file value `key`, and an SDK configuration for its emulator.
