@@ -6,6 +6,9 @@ VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 DEVTOOL := $(CARGO) run -q -p local-stack --bin devtool --
+# The running local stack's files (env, outputs, token key, metrics); another folder for a second stack.
+LOCAL_STATE_DIR ?= .local
+export LOCAL_STATE_DIR
 
 .PHONY: help setup local test fmt lint lint-template lint-openapi build post queue event user events reset me get token watch invoke-webhook invoke-sync invoke-api bench smoke smoke-local cold-start
 
@@ -66,37 +69,37 @@ event: ## print a freshly signed API Gateway v2 event for a fixture (FIXTURE=use
 	@$(DEVTOOL) event $(or $(FIXTURE),user.created)
 
 watch: setup ## run the functions under `cargo lambda watch` against the running local stack
-	cargo lambda watch --env-file .local/lambda.env
+	cargo lambda watch --env-file $(LOCAL_STATE_DIR)/lambda.env
 
 invoke-webhook: setup ## sign a fixture into a fresh API Gateway event and `cargo lambda invoke` the webhook
-	@mkdir -p .local
-	$(DEVTOOL) event $(or $(FIXTURE),user.created) > .local/webhook-event.json
-	cargo lambda invoke webhook --data-file .local/webhook-event.json
+	@mkdir -p $(LOCAL_STATE_DIR)
+	$(DEVTOOL) event $(or $(FIXTURE),user.created) > $(LOCAL_STATE_DIR)/webhook-event.json
+	cargo lambda invoke webhook --data-file $(LOCAL_STATE_DIR)/webhook-event.json
 
 invoke-sync: setup ## `cargo lambda invoke` the sync function with an SQS event fixture (FIXTURE=good-batch|poison-batch), or FROM_QUEUE=1: what is queued (LOCAL_SYNC=off)
-	@mkdir -p .local
-	$(if $(FROM_QUEUE),$(DEVTOOL) sqs-event --from-queue > .local/sqs-event.json)
-	cargo lambda invoke sync --data-file $(if $(FROM_QUEUE),.local/sqs-event.json,tests/fixtures/sqs/$(or $(FIXTURE),good-batch).json)
+	@mkdir -p $(LOCAL_STATE_DIR)
+	$(if $(FROM_QUEUE),$(DEVTOOL) sqs-event --from-queue > $(LOCAL_STATE_DIR)/sqs-event.json)
+	cargo lambda invoke sync --data-file $(if $(FROM_QUEUE),$(LOCAL_STATE_DIR)/sqs-event.json,tests/fixtures/sqs/$(or $(FIXTURE),good-batch).json)
 
 invoke-api: setup ## mint a token into a fresh API Gateway event for /v1/users/me and `cargo lambda invoke` the api
-	@mkdir -p .local
-	$(DEVTOOL) api-event $(or $(ROUTE),/v1/users/me) --as $(or $(ID),user_35kQ7zvT0cWnHq1d2xXy9RbLmAa) > .local/api-event.json
-	cargo lambda invoke api --data-file .local/api-event.json
+	@mkdir -p $(LOCAL_STATE_DIR)
+	$(DEVTOOL) api-event $(or $(ROUTE),/v1/users/me) --as $(or $(ID),user_35kQ7zvT0cWnHq1d2xXy9RbLmAa) > $(LOCAL_STATE_DIR)/api-event.json
+	cargo lambda invoke api --data-file $(LOCAL_STATE_DIR)/api-event.json
 
 build: setup ## sam build (cargo-lambda, release) the three functions into .aws-sam/build, then check glibc and zip sizes
 	sam build --beta-features
 	scripts/check-build.sh
 
 smoke: setup ## smoke-test a deployed stack from its outputs (ENV=dev|staging|prod; asks for a session token unless SMOKE_TOKEN; FORGERY=1)
-	@mkdir -p .local
+	@mkdir -p $(LOCAL_STATE_DIR)
 	$(CARGO) build -q -p e2e --bin smoke
-	sam list stack-outputs --config-env $(or $(ENV),dev) --output json > .local/stack-outputs-$(or $(ENV),dev).json
-	@$(CARGO) run -q -p e2e --bin smoke -- --outputs .local/stack-outputs-$(or $(ENV),dev).json $(if $(FORGERY),--check-forgery)
+	sam list stack-outputs --config-env $(or $(ENV),dev) --output json > $(LOCAL_STATE_DIR)/stack-outputs-$(or $(ENV),dev).json
+	@$(CARGO) run -q -p e2e --bin smoke -- --outputs $(LOCAL_STATE_DIR)/stack-outputs-$(or $(ENV),dev).json $(if $(FORGERY),--check-forgery)
 
 smoke-local: ## the same smoke test against the running local stack (`make local`), with a fresh local token
 	@echo "make smoke-local: building the smoke test (a minute or two the first time)" >&2
 	@$(CARGO) build -p e2e --bin smoke
-	@SMOKE_TOKEN=$$($(DEVTOOL) token) $(CARGO) run -q -p e2e --bin smoke -- --outputs .local/stack-outputs.json --check-forgery
+	@SMOKE_TOKEN=$$($(DEVTOOL) token) $(CARGO) run -q -p e2e --bin smoke -- --outputs $(LOCAL_STATE_DIR)/stack-outputs.json --check-forgery
 
 cold-start: setup ## build the release bootstraps and measure init, invocations, CPU, peak memory (MB=128,256 under Lambda's CPU share; root)
 	cargo lambda build --release --locked -p webhook -p sync -p api

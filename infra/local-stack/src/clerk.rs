@@ -20,7 +20,7 @@ pub const API_PREFIX: &str = "/_clerk/v1";
 
 /// What the dev tool needs to mint tokens the running stack accepts.
 pub fn key_file() -> PathBuf {
-    devkit::workspace_root().join(".local/clerk-dev-key.json")
+    crate::files::local_dir().join("clerk-dev-key.json")
 }
 
 pub struct LocalClerk {
@@ -53,9 +53,13 @@ impl LocalClerk {
         }
     }
 
-    /// Writes the signing key for `devtool token` (a local, throwaway key).
+    /// Writes the signing key for `devtool token` (a local, throwaway key) to [`key_file`].
     pub fn write_key_file(&self) -> anyhow::Result<()> {
-        let path = key_file();
+        self.write_key_file_at(&key_file())
+    }
+
+    /// Writes the signing key file at `path`.
+    pub fn write_key_file_at(&self, path: &std::path::Path) -> anyhow::Result<()> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -65,7 +69,7 @@ impl LocalClerk {
             "public_pem": self.keys.public_pem,
             "jwks": self.keys.jwks,
         });
-        std::fs::write(&path, serde_json::to_string_pretty(&content)?)
+        std::fs::write(path, serde_json::to_string_pretty(&content)?)
             .with_context(|| format!("writing {}", path.display()))
     }
 

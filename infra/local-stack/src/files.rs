@@ -12,15 +12,25 @@ use serde_json::json;
 
 pub use devkit::resources::LOCAL_ENDPOINT_OUTPUT;
 
+/// The folder of the running stack's files: `.local`, or `LOCAL_STATE_DIR` (relative to the
+/// workspace) for a second stack or a test.
+pub fn local_dir() -> PathBuf {
+    let root = devkit::workspace_root();
+    match std::env::var("LOCAL_STATE_DIR") {
+        Ok(dir) if !dir.trim().is_empty() => root.join(dir),
+        _ => root.join(".local"),
+    }
+}
+
 /// Where the local stack records how to reach it, for the dev tool and `cargo lambda watch`.
 pub fn env_file() -> PathBuf {
-    devkit::workspace_root().join(".local/lambda.env")
+    local_dir().join("lambda.env")
 }
 
 /// Where `make local` appends the functions' metrics documents (EMF, one JSON line each), as
 /// Lambda writes them to the function's log.
 pub fn metrics_file() -> PathBuf {
-    devkit::workspace_root().join(".local/metrics.jsonl")
+    local_dir().join("metrics.jsonl")
 }
 
 /// A metrics sink appending each document as a line to `path`.
@@ -100,7 +110,7 @@ pub fn outputs(base_url: &str, r: &Resources, endpoint: &str) -> Vec<(&'static s
 
 /// Where the local stack writes its outputs, for `make smoke-local`.
 pub fn outputs_file() -> PathBuf {
-    devkit::workspace_root().join(".local/stack-outputs.json")
+    local_dir().join("stack-outputs.json")
 }
 
 /// Writes `outputs` as `sam list stack-outputs --output json` prints a stack's.

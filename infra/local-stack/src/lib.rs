@@ -9,11 +9,12 @@ mod demo;
 mod files;
 mod gateway;
 mod stack;
+pub mod walkthrough;
 
 pub use api_env::ClerkOptions;
 pub use demo::demo;
 pub use files::{
-    LOCAL_ENDPOINT_OUTPUT, env_file, metrics_file, outputs, outputs_file, read_env_file,
+    LOCAL_ENDPOINT_OUTPUT, env_file, local_dir, metrics_file, outputs, outputs_file, read_env_file,
 };
 pub use gateway::Route;
 pub use stack::{Stack, StackOptions};

@@ -120,19 +120,9 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     println!();
-    println!("Try it from another terminal:");
-    for line in [
-        "make me                           # GET /v1/users/me with a fresh token: fetched from (local) Clerk",
-        "make post FIXTURE=user.updated    # signs the fixture now and posts it: 202 queued",
-        "make me                           # the synced update",
-        "make post FIXTURE=user.deleted    # then `make me` answers 404",
-        "make user                         # the raw item in the users table (a tombstone now)",
-        "make events                       # the event log: every event's fate",
-        "make get ROUTE=/health            # dependency checks",
-        "make smoke-local                  # the deploy smoke test, run against this stack",
-        "make queue                        # events queue and dead-letter queue counts",
-    ] {
-        println!("    {line}");
+    println!("Try it from another terminal (the README's walkthrough, \"Try it locally\"):");
+    for step in local_stack::walkthrough::steps() {
+        println!("    {}", step.line);
     }
     println!("Ctrl-C stops everything this stack started.");
 
