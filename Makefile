@@ -10,7 +10,7 @@ DEVTOOL := $(CARGO) run -q -p local-stack --bin devtool --
 LOCAL_STATE_DIR ?= .local
 export LOCAL_STATE_DIR
 
-.PHONY: help setup local test fmt lint lint-template lint-openapi build post queue event user events reset me get token watch invoke-webhook invoke-sync invoke-api bench smoke smoke-local cold-start
+.PHONY: help setup local test fmt lint lint-template lint-openapi build post queue event user events reset me get token watch invoke-webhook invoke-sync invoke-api bench deploy destroy smoke smoke-local cold-start
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -89,6 +89,12 @@ invoke-api: setup ## mint a token into a fresh API Gateway event for /v1/users/m
 build: setup ## sam build (cargo-lambda, release) the three functions into .aws-sam/build, then check glibc and zip sizes
 	sam build --beta-features
 	scripts/check-build.sh
+
+deploy: setup ## guided deploy (ENV=dev|staging|prod): asks for the Clerk values once (kept in .deploy/, untracked), builds, deploys, sets the secrets, smoke-tests
+	@$(VENV)/bin/python scripts/deploy.py deploy $(or $(ENV),dev)
+
+destroy: setup ## delete a deployed stack (ENV=…) after you type its name; says what is retained and how to delete it
+	@$(VENV)/bin/python scripts/deploy.py destroy $(or $(ENV),dev)
 
 smoke: setup ## smoke-test a deployed stack from its outputs (ENV=dev|staging|prod; asks for a session token unless SMOKE_TOKEN; FORGERY=1)
 	@mkdir -p $(LOCAL_STATE_DIR)
