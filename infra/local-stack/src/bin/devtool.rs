@@ -525,20 +525,31 @@ async fn post(webhook: &Webhook, url: Option<String>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A queue's attributes (`name`, or all of them).
+async fn queue_attributes(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    name: QueueAttributeName,
+) -> anyhow::Result<std::collections::HashMap<QueueAttributeName, String>> {
+    Ok(sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(name)
+        .send()
+        .await
+        .context(STACK_DOWN)?
+        .attributes
+        .unwrap_or_default())
+}
+
 async fn sqs_event(fixtures: &[String], from_queue: bool) -> anyhow::Result<()> {
     let messages = if from_queue {
         let env = StackEnv::read()?;
         let sqs = aws_sdk_sqs::Client::new(&env.sdk().await?);
         let url = env.get("EVENTS_QUEUE_URL")?;
-        let arn = sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .context(STACK_DOWN)?
-            .attributes
-            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        let arn = queue_attributes(&sqs, &url, QueueAttributeName::QueueArn)
+            .await?
+            .remove(&QueueAttributeName::QueueArn)
             .unwrap_or_default();
         let mut messages = Vec::new();
         devkit::sqs_event::take_all(&sqs, &url, |m| {
@@ -579,15 +590,7 @@ async fn queue(take: bool) -> anyhow::Result<()> {
         ("events queue", get("EVENTS_QUEUE_URL")?),
         ("dead-letter queue", get("EVENTS_DLQ_URL")?),
     ] {
-        let attrs = sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(QueueAttributeName::All)
-            .send()
-            .await
-            .context(STACK_DOWN)?
-            .attributes
-            .unwrap_or_default();
+        let attrs = queue_attributes(&sqs, &url, QueueAttributeName::All).await?;
         let count = |a: QueueAttributeName| attrs.get(&a).cloned().unwrap_or_else(|| "?".into());
         out!(
             "{label:<18} {} visible, {} in flight  ({url})",
