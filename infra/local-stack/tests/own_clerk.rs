@@ -88,3 +88,38 @@ async fn with_your_clerk_and_no_secret_key_unknown_users_are_404_and_devtool_rea
     assert!(stdout.contains(user), "{stdout}");
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn devtool_signs_with_the_secret_the_running_stack_stores_without_it_in_the_shell() {
+    // A secret of this stack's own, never exported: devtool must read it from the emulator.
+    let secret = "whsec_dGhpcy1zdGFjay1vbmx5LW5vdC1leHBvcnRlZA==";
+    let stack = Stack::start(StackOptions {
+        port: 0,
+        webhook_secrets: secret.to_owned(),
+        names: Names::unique("stored-secret"),
+        sync: false,
+        clerk: ClerkOptions::default(),
+        metrics_file: None,
+    })
+    .await
+    .expect("local stack starts");
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("stored-secret-{}", stack.addr.port()));
+    stack.write_env_file(&dir.join("lambda.env")).unwrap();
+    let output = tokio::process::Command::new(DEVTOOL)
+        .args(["post", "user.created"])
+        .env("LOCAL_STATE_DIR", &dir)
+        .env_remove("CLERK_WEBHOOK_SECRET")
+        .output()
+        .await
+        .expect("devtool runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("-> 202 Accepted"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+    stack.stop().await;
+}
