@@ -44,6 +44,7 @@ async fn main() -> anyhow::Result<()> {
         names: Names::local(),
         sync,
         clerk: ClerkOptions::from_env(),
+        local_clerk: local_stack::clerk::LocalClerkOptions::from_env()?,
         metrics_file: Some(local_stack::metrics_file()),
     })
     .await?;
