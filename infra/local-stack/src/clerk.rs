@@ -186,7 +186,7 @@ impl LocalClerk {
             );
         }
         let n = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
-        if self.rate_limit_every > 0 && n % self.rate_limit_every == 0 {
+        if self.rate_limit_every > 0 && n.is_multiple_of(self.rate_limit_every) {
             self.rate_limited.fetch_add(1, Ordering::Relaxed);
             return Some(
                 (
