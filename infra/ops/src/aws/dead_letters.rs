@@ -238,10 +238,10 @@ impl Queues {
             .send()
             .await
             .map(|out| out.task_handle().unwrap_or_default().to_owned())
-            .map_err(|e| {
-                e.code()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| clerk_sync::telemetry::error_chain(&e))
+            .map_err(|e| match (e.code(), e.raw_response()) {
+                (Some(code), _) => code.to_owned(),
+                (None, Some(raw)) => format!("HTTP {}", raw.status().as_u16()),
+                (None, None) => clerk_sync::telemetry::error_chain(&e),
             })
     }
 
