@@ -147,3 +147,35 @@ async fn resync_of_an_unknown_user_exits_5_and_of_a_known_one_writes_it() {
         1
     );
 }
+
+#[test]
+fn every_clerk_sync_ops_call_in_the_operations_doc_uses_flags_the_binary_has() {
+    let doc = std::fs::read_to_string(devkit::workspace_root().join("docs/operations.md")).unwrap();
+    let mut in_block = false;
+    let mut calls = 0;
+    for line in doc.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with("```") {
+            in_block = trimmed.len() > 3;
+            continue;
+        }
+        let Some(rest) = trimmed.strip_prefix("clerk-sync-ops ").filter(|_| in_block) else {
+            continue;
+        };
+        let words: Vec<&str> = rest.split('#').next().unwrap().split_whitespace().collect();
+        let (code, help, _) = run(ops().args([words[0], "--help"]));
+        assert_eq!(code, 0, "{trimmed}: no subcommand {}", words[0]);
+        for flag in words.iter().filter(|w| w.starts_with("--")) {
+            assert!(
+                help.contains(&format!("{flag} ")) || help.contains(&format!("{flag}\n")),
+                "{trimmed}: {} has no {flag}",
+                words[0]
+            );
+        }
+        calls += 1;
+    }
+    assert!(
+        calls >= 8,
+        "the doc's clerk-sync-ops calls were found ({calls})"
+    );
+}
