@@ -4,5 +4,5 @@
 mod client;
 mod rate_limit;
 
-pub use client::{API_VERSION, ClerkClient, ClerkFailure, MAX_PAGE, Page};
+pub use client::{API_VERSION, ClerkClient, ClerkFailure, MAX_PAGE, Page, Retry, Unparsed};
 pub use rate_limit::RateLimiter;

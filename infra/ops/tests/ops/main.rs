@@ -2,6 +2,7 @@
 
 mod backfill;
 mod binary;
+mod clerk;
 mod inspect;
 mod reconcile;
 mod redrive;
