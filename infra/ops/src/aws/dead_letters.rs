@@ -2,7 +2,6 @@
 //! timeout, copy to the events queue, delete only what was copied, release what was only looked
 //! at; and SQS's own `StartMessageMoveTask` where the service has it.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsMessage, SqsMessageAttribute};
@@ -95,21 +94,6 @@ impl Queues {
             get(QueueAttributeName::ApproximateNumberOfMessages),
             get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
         ))
-    }
-
-    async fn arn(&self, url: &str) -> anyhow::Result<String> {
-        let out = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .map_err(|e| sdk("GetQueueAttributes", e))?;
-        out.attributes()
-            .and_then(|a| a.get(&QueueAttributeName::QueueArn))
-            .cloned()
-            .ok_or_else(|| anyhow::anyhow!("{url} has no QueueArn"))
     }
 
     /// Up to 10 dead letters, hidden from others for `visibility`.
@@ -224,17 +208,13 @@ impl Queues {
         Ok(())
     }
 
-    /// Starts SQS's own move of every dead letter back to the events queue. `Err` carries the
-    /// service's error code when it refused (e.g. an emulator without the API).
+    /// Starts SQS's own move of every dead letter back to the queue it came from (no destination:
+    /// SQS moves each message back to its source, the events queue). `Err` carries the service's
+    /// error code when it refused (e.g. an emulator without the API).
     pub async fn start_move_task(&self, dead_letter_queue_arn: &str) -> Result<String, String> {
-        let destination = self
-            .arn(&self.events_queue_url)
-            .await
-            .map_err(|e| e.to_string())?;
         self.sqs
             .start_message_move_task()
             .source_arn(dead_letter_queue_arn)
-            .destination_arn(destination)
             .send()
             .await
             .map(|out| out.task_handle().unwrap_or_default().to_owned())
@@ -262,13 +242,4 @@ impl Queues {
             failure: t.failure_reason().map(str::to_owned),
         }))
     }
-}
-
-/// Message attribute names to values, for tests and peeks.
-pub fn string_attributes(record: &SqsMessage) -> HashMap<String, String> {
-    record
-        .message_attributes
-        .iter()
-        .filter_map(|(k, v)| Some((k.clone(), v.string_value.clone()?)))
-        .collect()
 }
