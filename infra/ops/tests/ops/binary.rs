@@ -179,3 +179,63 @@ fn every_clerk_sync_ops_call_in_the_operations_doc_uses_flags_the_binary_has() {
         "the doc's clerk-sync-ops calls were found ({calls})"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_saves_the_checkpoint_exits_130_and_resume_finishes_the_backfill() {
+    let h = Harness::start("binary-ctrl-c", 300, 0).await;
+    let outputs = h.local_stack_files();
+    let checkpoint = h.checkpoint_path();
+    let args = |resume: bool| {
+        let mut command = ops();
+        command
+            .args(["backfill", "--page-size", "50", "--rate", "4", "--outputs"])
+            .arg(&outputs)
+            .arg("--checkpoint")
+            .arg(&checkpoint);
+        if resume {
+            command.arg("--resume");
+        }
+        command
+    };
+    let child = args(false)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !clerk_sync_ops::checkpoint::Checkpoint::load(&checkpoint)
+        .ok()
+        .flatten()
+        .is_some_and(|c| c.pages >= 1)
+    {
+        assert!(std::time::Instant::now() < deadline, "no page was saved");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // SAFETY: a plain kill(2) of the child we spawned, by its pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(130), "{stdout}");
+    assert!(stdout.starts_with("backfill INTERRUPTED"), "{stdout}");
+    let saved = clerk_sync_ops::checkpoint::Checkpoint::load(&checkpoint)
+        .unwrap()
+        .unwrap();
+    assert!(!saved.done && saved.counts.seen < 300, "{saved:?}");
+
+    let mut resume = args(true);
+    let resumed = tokio::task::spawn_blocking(move || run(&mut resume))
+        .await
+        .unwrap();
+    assert_eq!(resumed.0, 0, "{}{}", resumed.1, resumed.2);
+    assert!(
+        resumed
+            .1
+            .starts_with("backfill: 300 users seen, 300 written"),
+        "{}",
+        resumed.1
+    );
+    assert_eq!(h.table().await.len(), 300);
+}
