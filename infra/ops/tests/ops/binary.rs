@@ -203,10 +203,10 @@ async fn ctrl_c_saves_the_checkpoint_exits_130_and_resume_finishes_the_backfill(
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !clerk_sync_ops::checkpoint::Checkpoint::load(&checkpoint)
+    while clerk_sync_ops::checkpoint::Checkpoint::load(&checkpoint)
         .ok()
         .flatten()
-        .is_some_and(|c| c.pages >= 1)
+        .is_none_or(|c| c.pages < 1)
     {
         assert!(std::time::Instant::now() < deadline, "no page was saved");
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
