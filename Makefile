@@ -9,8 +9,10 @@ DEVTOOL := $(CARGO) run -q -p local-stack --bin devtool --
 # The running local stack's files (env, outputs, token key, metrics); another folder for a second stack.
 LOCAL_STATE_DIR ?= .local
 export LOCAL_STATE_DIR
+# clerk-sync-ops on the running local stack (ENV=dev|staging|prod: on a deployed one instead).
+OPS := $(CARGO) run -q -p clerk-sync-ops -- $(if $(ENV),--env $(ENV))
 
-.PHONY: help setup local test fmt lint lint-template lint-openapi build post queue event user events reset me get token watch invoke-webhook invoke-sync invoke-api bench deploy destroy smoke smoke-local cold-start
+.PHONY: backfill reconcile redrive inspect resync help setup local test fmt lint lint-template lint-openapi build post queue event user events reset me get token watch invoke-webhook invoke-sync invoke-api bench deploy destroy smoke smoke-local cold-start
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -110,6 +112,21 @@ smoke-local: ## the same smoke test against the running local stack (`make local
 cold-start: setup ## build the release bootstraps and measure init, invocations, CPU, peak memory (MB=128,256 under Lambda's CPU share; root)
 	cargo lambda build --release --locked -p webhook -p sync -p api
 	$(CARGO) run -q -p local-stack --bin cold-start -- $(if $(RUNS),--runs $(RUNS)) $(if $(MB),--mb $(MB))
+
+backfill: ## every Clerk user into the users table (RESUME=1, DRY_RUN=1; seed the local Clerk with `LOCAL_CLERK_USERS=2000 make local`)
+	$(OPS) backfill $(if $(RESUME),--resume) $(if $(DRY_RUN),--dry-run)
+
+reconcile: ## compare the users table with Clerk: missing, older, absent from Clerk (FIX=1 repairs, SAMPLE=N)
+	$(OPS) reconcile $(if $(FIX),--fix) $(if $(SAMPLE),--sample $(SAMPLE))
+
+redrive: ## move the dead-letter queue back to the events queue (PEEK=1 only lists it)
+	$(OPS) redrive $(if $(PEEK),--peek)
+
+inspect: ## one event by svix id (SVIX_ID=msg_…) or a user's timeline (ID=user_…); SHOW_PII=1 for the profile
+	$(OPS) inspect $(if $(ID),--user $(ID),$(SVIX_ID)) $(if $(SHOW_PII),--show-pii)
+
+resync: ## fetch users from Clerk's Backend API and apply them (ID="user_… user_…")
+	$(OPS) resync $(ID)
 
 bench: ## criterion benchmarks (release profile)
 	$(CARGO) bench --workspace

@@ -12,7 +12,8 @@ deploy:
   4. The webhook signing secret (and the Clerk secret key when lazy sync is on) are asked for
      without echo and stored with `aws secretsmanager put-secret-value --secret-string
      file:///dev/stdin`: never on a command line. Enter keeps the stored value.
-  5. Prints the webhook URL and the Clerk dashboard steps, then runs `make smoke ENV=<env>`.
+  The webhook URL and the Clerk dashboard steps are printed before the signing secret is asked
+     for, so the endpoint can be created first. Then `make smoke ENV=<env>`.
 
 destroy: `sam delete` after the stack name is typed back; then what is retained (the users table
 and the KMS key) and how to delete it.
@@ -170,9 +171,16 @@ def deploy(env):
     say(f"deploy: building ({MAKE} build: sam build, glibc and zip-size checks)")
     run(MAKE, "build")
     say(f"deploy: sam deploy --config-env {env}")
-    run(SAM, "deploy", "--config-env", env, "--parameter-overrides",
-        *[f"{k}={v}" for k, v in params.items()])
+    # A re-run only to set the secrets changes nothing in the stack: not a failure.
+    run(SAM, "deploy", "--config-env", env, "--no-fail-on-empty-changeset",
+        "--parameter-overrides", *[f"{k}={v}" for k, v in params.items()])
     out = outputs(env)
+    say()
+    say(f"Webhook URL: {out['WebhookUrl']}")
+    say("In the Clerk dashboard: Configure → Webhooks → Add Endpoint → that URL; subscribe to")
+    say("user.created, user.updated and user.deleted; create; then copy its Signing Secret here.")
+    say(f"API base: {out['ApiBaseUrl']}")
+    say()
     secret = ask("Clerk webhook Signing Secret (whsec_…; Enter keeps the stored one)", secret=True)
     if secret:
         if not secret.startswith("whsec_"):
@@ -184,12 +192,7 @@ def deploy(env):
             if not key.startswith("sk_"):
                 raise Refused("a Clerk secret key starts with sk_")
             put_secret(out["ClerkSecretKeyArn"], key)
-    say()
-    say(f"Webhook URL: {out['WebhookUrl']}")
-    say("In the Clerk dashboard: Configure → Webhooks → Add Endpoint → that URL; subscribe to")
-    say("user.created, user.updated and user.deleted; create; copy its Signing Secret (the one asked")
-    say(f"for above: run `make deploy ENV={env}` again to change it). API base: {out['ApiBaseUrl']}")
-    say()
+    say(f"To change a secret later, run `make deploy ENV={env}` again (nothing else changes).")
     run(MAKE, "smoke", f"ENV={env}")
 
 

@@ -24,6 +24,7 @@ async fn spawn_stack_with(sync: bool, clerk: ClerkOptions) -> TestStack {
         names: Names::unique("e2e"),
         sync,
         clerk,
+        local_clerk: Default::default(),
         metrics_file: None,
     })
     .await

@@ -254,6 +254,7 @@ async fn a_scenario_counts_what_happened_correlates_every_line_and_logs_nothing_
         names: Names::unique("obs"),
         sync: true,
         clerk: ClerkOptions::default(),
+        local_clerk: Default::default(),
         metrics_file: Some(metrics_file.clone()),
     })
     .await

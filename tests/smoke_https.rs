@@ -118,6 +118,7 @@ async fn the_smoke_binary_built_on_its_own_passes_over_https_trusting_only_ssl_c
             names: Names::unique("e2e-tls"),
             sync: true,
             clerk: ClerkOptions::default(),
+            local_clerk: Default::default(),
             metrics_file: None,
         })
     );

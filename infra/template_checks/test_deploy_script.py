@@ -79,8 +79,9 @@ class DeployScript(unittest.TestCase):
         self.assertEqual([c["cmd"] for c in calls], ["make", "sam", "sam", "aws", "aws", "make"])
         self.assertEqual(calls[0]["args"], ["build"])
         deploy = calls[1]["args"]
-        self.assertEqual(deploy[:4], ["deploy", "--config-env", "prod", "--parameter-overrides"])
-        overrides = dict(a.split("=", 1) for a in deploy[4:])
+        self.assertEqual(deploy[:5], ["deploy", "--config-env", "prod", "--no-fail-on-empty-changeset",
+                                      "--parameter-overrides"])
+        overrides = dict(a.split("=", 1) for a in deploy[5:])
         self.assertEqual(overrides["ClerkIssuer"], "https://clerk.example.com")
         self.assertEqual(overrides["AlarmEmail"], "oncall@example.com")
         self.assertEqual(overrides["DeploymentStrategy"], "Canary10Percent10Minutes", "samconfig's own")
@@ -95,6 +96,8 @@ class DeployScript(unittest.TestCase):
         self.assertEqual(calls[-1]["args"], ["smoke", "ENV=prod"])
         self.assertIn("https://abc.execute-api.us-east-1.amazonaws.com/webhooks/clerk", result.stdout)
         self.assertIn("Configure → Webhooks → Add Endpoint", result.stdout)
+        # The URL is shown before the signing secret is asked for (the endpoint comes first).
+        self.assertLess(result.stdout.index("Webhook URL:"), result.stdout.index("Clerk webhook Signing Secret"))
 
     def test_a_second_deploy_asks_nothing_but_the_secrets_and_enter_keeps_them(self):
         self.state.mkdir()

@@ -39,7 +39,7 @@ SAMCONFIG = ROOT / "samconfig.toml"
 BASH = shutil.which("bash") or "/bin/bash"
 STDIN = "whsec_c3R1Yi1zZWNyZXQ=\n" * 4
 
-STUBS = ("aws", "sam", "make", "curl", "rustup")
+STUBS = ("aws", "sam", "make", "curl", "rustup", "cargo", "clerk-sync-ops")
 REAL_TOOLS = ("python3", "date")
 
 # The AWS CLI v2 operations the doc may call, each with the parameters the CLI requires (its
@@ -83,6 +83,17 @@ GLOBAL_OPTIONS = {
     "--starting-token", "--page-size", "--max-items",
 }
 OUTPUT_FORMATS = {"json", "text", "table", "yaml", "yaml-stream"}
+
+# clerk-sync-ops (infra/ops): its subcommands and the flags each takes (the global ones included).
+# The binary's own test (infra/ops/tests/ops/binary.rs) checks the doc's calls against its --help.
+OPS_GLOBAL_FLAGS = {"--env", "--stack", "--samconfig", "--outputs", "--rate", "--no-progress", "--help"}
+OPS_SUBCOMMANDS = {
+    "backfill": {"--resume", "--dry-run", "--checkpoint", "--concurrency", "--page-size"},
+    "reconcile": {"--fix", "--dry-run", "--sample", "--show"},
+    "redrive": {"--peek", "--dry-run", "--max", "--method", "--visibility-timeout"},
+    "inspect": {"--user", "--show-pii", "--limit"},
+    "resync": {"--dry-run"},
+}
 
 # What each AWS CLI call of the DLQ section needs from IAM (AWS's service authorization reference;
 # StartMessageMoveTask: the SQS API permissions reference). The queues and the event log are
@@ -396,9 +407,33 @@ def check_dlq_permissions(text, results):
     return problems
 
 
+def check_ops_calls(text, results):
+    """Every clerk-sync-ops call names a subcommand it has, with flags that subcommand takes, and
+    every call on a deployed stack says which (`--env`)."""
+    problems = []
+    for result in results:
+        for call in result.calls:
+            if call["cmd"] != "clerk-sync-ops":
+                continue
+            argv = call["argv"]
+            where_ = where(result.block)
+            if not argv or argv[0] not in OPS_SUBCOMMANDS:
+                problems.append(f"{where_}: clerk-sync-ops {' '.join(argv[:1])}: no such subcommand")
+                continue
+            allowed = OPS_SUBCOMMANDS[argv[0]] | OPS_GLOBAL_FLAGS
+            for flag in (a.split("=")[0] for a in argv[1:] if a.startswith("--")):
+                if flag not in allowed:
+                    problems.append(f"{where_}: clerk-sync-ops {argv[0]} has no {flag}")
+            if "--env" not in argv:
+                problems.append(f"{where_}: clerk-sync-ops {argv[0]} without --env runs on the local stack")
+    if not any(c["cmd"] == "clerk-sync-ops" for r in results for c in r.calls):
+        problems.append("the doc runs no clerk-sync-ops command")
+    return problems
+
+
 CHECKS = (check_blocks_run, check_no_comments_in_commands, check_aws_operations, check_aws_options,
           check_xray_time_range, check_arm64_reaches_build_and_deploy, check_stack_outputs_exist,
-          check_dlq_permissions)
+          check_dlq_permissions, check_ops_calls)
 
 
 # ---- the AWS CLI's models ------------------------------------------------------------------------
@@ -541,6 +576,12 @@ MUTATIONS = [
      _replace("`sqs:SendMessage`, `kms:Decrypt`, `kms:GenerateDataKey` |", "`sqs:SendMessage`, `kms:Decrypt` |")),
     (check_dlq_permissions, "the query's permission missing",
      _replace("| `query` | `dynamodb:Query`, `kms:Decrypt` |", "| `query` | `kms:Decrypt` |")),
+    (check_ops_calls, "a misspelt subcommand",
+     _replace("clerk-sync-ops redrive --env prod --peek", "clerk-sync-ops redrives --env prod --peek")),
+    (check_ops_calls, "a flag the subcommand does not have",
+     _replace("clerk-sync-ops reconcile --env prod --fix", "clerk-sync-ops reconcile --env prod --repair")),
+    (check_ops_calls, "a call without its environment",
+     _replace("clerk-sync-ops inspect --env prod msg_XXXXXXXX", "clerk-sync-ops inspect msg_XXXXXXXX")),
     (check_dlq_permissions, "a command without a permissions row",
      lambda t: re.sub(r"^\| `purge-queue` .*\n", "", t, flags=re.M)),
 ]

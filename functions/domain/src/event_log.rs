@@ -15,6 +15,27 @@ pub enum Source {
     Webhook,
     /// The api, fetching a user from Clerk's Backend API before its webhook arrived.
     LazySync,
+    /// `clerk-sync-ops backfill`: a user from Clerk's user list.
+    Backfill,
+    /// `clerk-sync-ops resync`: a user fetched by id for a support ticket.
+    Resync,
+    /// `clerk-sync-ops reconcile --fix`: a drifted user repaired (or tombstoned when Clerk no
+    /// longer has it).
+    Reconcile,
+}
+
+impl Source {
+    /// The prefix of this source's writer ids: never a Svix message id's `msg_`, so a writer id
+    /// says which source wrote a record.
+    pub fn writer_prefix(self) -> &'static str {
+        match self {
+            Self::Webhook => "msg_",
+            Self::LazySync => LAZY_SYNC_PREFIX,
+            Self::Backfill => "backfill:",
+            Self::Resync => "resync:",
+            Self::Reconcile => "reconcile:",
+        }
+    }
 }
 
 /// Prefix of the writer id of a lazy sync (never a Svix message id, which starts `msg_`).
@@ -92,11 +113,31 @@ impl LogRecord {
         now_ms: i64,
         retention_days: u32,
     ) -> Self {
+        Self::direct(
+            Source::LazySync,
+            writer,
+            user_id,
+            result,
+            now_ms,
+            retention_days,
+        )
+    }
+
+    /// The record of one write of `user_id` that did not come through the queue (a lazy sync,
+    /// a backfill, a resync, a reconcile repair), by `writer`, finished at `now_ms`.
+    pub fn direct(
+        source: Source,
+        writer: &str,
+        user_id: &UserId,
+        result: &Result<Outcome, Failure>,
+        now_ms: i64,
+        retention_days: u32,
+    ) -> Self {
         let (outcome, reason) = fate(result);
         Self {
             svix_id: writer.to_owned(),
             message_id: String::new(),
-            source: Source::LazySync,
+            source,
             event_type: None,
             user_id: Some(user_id.clone()),
             received_at: Some(now_ms),
@@ -160,6 +201,28 @@ mod tests {
             refused.to_string(),
             "poison: dynamodb PutItem refused the request: too deep"
         );
+    }
+
+    #[test]
+    fn every_source_but_the_webhook_has_a_writer_prefix_no_svix_id_can_carry() {
+        for source in [
+            Source::LazySync,
+            Source::Backfill,
+            Source::Resync,
+            Source::Reconcile,
+        ] {
+            assert!(!source.writer_prefix().starts_with("msg_"), "{source:?}");
+            assert!(source.writer_prefix().ends_with(':'), "{source:?}");
+        }
+        let record = LogRecord::direct(
+            Source::Backfill,
+            "backfill:1:user_1",
+            &UserId::parse("user_1").unwrap(),
+            &Ok(Outcome::Applied),
+            1_000,
+            1,
+        );
+        assert_eq!(serde_json::to_value(&record).unwrap()["source"], "backfill");
     }
 
     #[test]

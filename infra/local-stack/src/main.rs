@@ -45,6 +45,7 @@ async fn main() -> anyhow::Result<()> {
         names: Names::local(),
         sync,
         clerk: clerk_options.clone(),
+        local_clerk: local_stack::clerk::LocalClerkOptions::from_env()?,
         metrics_file: Some(local_stack::metrics_file()),
     })
     .await?;
@@ -79,12 +80,13 @@ async fn main() -> anyhow::Result<()> {
         env_file().display()
     ));
     say(&match &stack.local_clerk {
-        Some(_) => format!(
-            "clerk            local: tokens signed by a key generated now (JWKS {}{}), Backend API {}{} with the fixture users",
+        Some(clerk) => format!(
+            "clerk            local: tokens signed by a key generated now (JWKS {}{}), Backend API {}{} with {} users (the fixtures' and LOCAL_CLERK_USERS generated ones; LOCAL_CLERK_429_EVERY=N answers every Nth request 429)",
             stack.base_url(),
             local_stack::clerk::JWKS_PATH,
             stack.base_url(),
-            local_stack::clerk::API_PREFIX
+            local_stack::clerk::API_PREFIX,
+            clerk.user_count()
         ),
         None => "clerk            yours: CLERK_JWT_KEY/CLERK_JWKS_URL, CLERK_ISSUER, CLERK_AUTHORIZED_PARTIES, CLERK_API_URL, CLERK_SECRET_KEY as given".to_owned(),
     });
@@ -123,6 +125,14 @@ async fn main() -> anyhow::Result<()> {
     println!("Try it from another terminal (the README's walkthrough, \"Try it locally\"):");
     for step in local_stack::walkthrough::steps() {
         println!("    {}", step.line);
+    }
+    println!("Operations (clerk-sync-ops; ENV=dev|staging|prod for a deployed stack):");
+    for line in [
+        "make backfill                     # every local Clerk user into the table (LOCAL_CLERK_USERS=2000 make local)",
+        "make reconcile                    # the table against Clerk; FIX=1 repairs",
+        "make redrive PEEK=1               # the dead-letter queue: what is there and why",
+    ] {
+        println!("    {line}");
     }
     println!("Ctrl-C stops everything this stack started.");
 

@@ -33,6 +33,8 @@ pub struct StackOptions {
     pub sync: bool,
     /// Clerk settings; all unset: the local Clerk (generated key, fixture users).
     pub clerk: ClerkOptions,
+    /// The local Clerk's generated users and 429 knob (unused with a real Clerk).
+    pub local_clerk: clerk::LocalClerkOptions,
     /// Where the functions' metrics documents are appended (one JSON line each); none: dropped.
     pub metrics_file: Option<PathBuf>,
 }
@@ -89,10 +91,12 @@ impl Stack {
             }
             None => devkit::resources::DEV_CLERK_SECRET_KEY.to_owned(),
         };
-        let local_clerk = options
-            .clerk
-            .is_local()
-            .then(|| Arc::new(clerk::LocalClerk::new(&secret_key)));
+        let local_clerk = options.clerk.is_local().then(|| {
+            Arc::new(clerk::LocalClerk::with_options(
+                &secret_key,
+                options.local_clerk,
+            ))
+        });
         let api_env = api_env(&resources, &options.clerk, &base_url);
         let config = ApiConfig::from(&Env::from_fn(|k| api_env.get(k).cloned()))?;
         let api = Arc::new(

@@ -35,6 +35,7 @@ async fn with_your_clerk_and_no_secret_key_unknown_users_are_404_and_devtool_rea
             api_url: Some("http://127.0.0.1:1/v1".to_owned()),
             ..ClerkOptions::default()
         },
+        local_clerk: Default::default(),
         metrics_file: None,
     })
     .await
@@ -99,6 +100,7 @@ async fn devtool_signs_with_the_secret_the_running_stack_stores_without_it_in_th
         names: Names::unique("stored-secret"),
         sync: false,
         clerk: ClerkOptions::default(),
+        local_clerk: Default::default(),
         metrics_file: None,
     })
     .await

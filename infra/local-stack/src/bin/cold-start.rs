@@ -90,6 +90,7 @@ async fn main() -> anyhow::Result<()> {
         names: Names::unique("coldstart"),
         sync: false,
         clerk: ClerkOptions::default(),
+        local_clerk: Default::default(),
         metrics_file: None,
     })
     .await?;
