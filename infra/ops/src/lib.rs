@@ -7,6 +7,7 @@ pub mod aws;
 pub mod backfill;
 pub mod checkpoint;
 pub mod clerk;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod cpu;
 pub mod exit;
@@ -15,6 +16,7 @@ pub mod progress;
 pub mod reconcile;
 pub mod redrive;
 pub mod resync;
+#[cfg(feature = "cli")]
 pub mod run;
 pub mod target;
 pub mod write;

@@ -15,7 +15,8 @@ use crate::aws::dead_letters::{Letter, Queues};
 use crate::{exit, progress};
 
 /// How messages are moved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Method {
     /// `StartMessageMoveTask`, or the copy when the service refuses it.
     Auto,
