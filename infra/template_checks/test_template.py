@@ -58,6 +58,16 @@ FUNCTION_ENV = {
         "JWKS_MIN_REFRESH_SECONDS": "30",
         "JWKS_MAX_AGE_SECONDS": "300",
     },
+    # functions/reconcile/src/lib.rs ReconcileConfig.
+    "ReconcileFunction": {
+        "USERS_TABLE": {"Ref": "UsersTable"},
+        "EVENT_LOG_TABLE": {"Ref": "EventLogTable"},
+        "EVENT_LOG_RETENTION_DAYS": "30",
+        "CLERK_API_URL": "https://api.clerk.com/v1",
+        "CLERK_SECRET_KEY_ID": {"Ref": "ClerkSecretKey"},
+        "RECONCILE_SAMPLE": {"Ref": "ReconcileSample"},
+        "RECONCILE_FIX": {"Ref": "ReconcileFix"},
+    },
     # functions/deploy-check/src/lib.rs Config: the versions this deploy published.
     "DeployCheckFunction": {
         "WEBHOOK_FUNCTION_VERSION": {"Ref": "WebhookFunction.Version"},
@@ -66,7 +76,7 @@ FUNCTION_ENV = {
     },
 }
 FUNCTION_BINARY = {"WebhookFunction": "webhook", "SyncFunction": "sync", "ApiFunction": "api",
-                   "DeployCheckFunction": "deploy-check"}
+                   "DeployCheckFunction": "deploy-check", "ReconcileFunction": "reconcile"}
 # The functions CodeDeploy shifts traffic to (alias `live`), and the pre-traffic hook that judges them.
 DEPLOYED_FUNCTIONS = ("WebhookFunction", "SyncFunction", "ApiFunction")
 HOOK = "DeployCheckFunction"
@@ -114,6 +124,19 @@ FUNCTION_DATA_ACTIONS = {
         ("kms:DescribeKey", "EncryptionKey"),
     },
     "DeployCheckFunction": set(),  # lambda:InvokeFunction and CodeDeploy only (check_pre_traffic_hook)
+    # infra/ops/src/reconcile.rs: the bookkeeping Scan; with ReconcileFix the conditional write
+    # (GetItem, PutItem) and its event-log record (check_scheduled_reconcile). Union of both.
+    "ReconcileFunction": {
+        ("dynamodb:Scan", "UsersTable"),
+        ("dynamodb:GetItem", "UsersTable"),
+        ("dynamodb:PutItem", "UsersTable"),
+        ("dynamodb:PutItem", "EventLogTable"),
+        ("secretsmanager:GetSecretValue", "ClerkSecretKey"),
+        ("kms:Decrypt", "EncryptionKey"),
+        ("kms:Encrypt", "EncryptionKey"),
+        ("kms:GenerateDataKey", "EncryptionKey"),
+        ("kms:DescribeKey", "EncryptionKey"),
+    },
 }
 # The services through which each function may use the KMS key (kms:ViaService), exactly.
 FUNCTION_KMS_VIA = {
@@ -121,6 +144,7 @@ FUNCTION_KMS_VIA = {
     "SyncFunction": {"sqs", "dynamodb"},
     "ApiFunction": {"dynamodb", "secretsmanager"},
     "DeployCheckFunction": set(),
+    "ReconcileFunction": {"dynamodb", "secretsmanager"},
 }
 DATA_SERVICES = ("dynamodb", "sqs", "secretsmanager", "kms")
 
@@ -1022,8 +1046,9 @@ PLACEHOLDER_SAMPLES = {
     "ClerkAdminClaim": "metadata.role=REPLACE-ME",
     "SecretsAdminRoleArn": "arn:aws:iam::123456789012:role/REPLACE-ME",
 }
-# Not free text a placeholder could hide in: the PEM (NoEcho, its own format).
-PLACEHOLDER_EXEMPT = {"ClerkJwtKey"}
+# Not free text a placeholder could hide in: the PEM (NoEcho, its own format), and the scheduled
+# reconcile's schedule and budget, whose patterns admit only rate(...)/cron(...) and a number/all.
+PLACEHOLDER_EXEMPT = {"ClerkJwtKey", "ReconcileSchedule", "ReconcileSample"}
 
 
 def check_placeholders_refused(t):
@@ -1105,6 +1130,13 @@ def secret_readers(t):
     return readers
 
 
+def reader_arn(t, role):
+    """How a resource policy names a reading role: its ARN, under the role's condition if it has one."""
+    arn = {"Fn::GetAtt": [role, "Arn"]}
+    condition = t["Resources"].get(role, {}).get("Condition")
+    return {"Fn::If": [condition, arn, {"Ref": "AWS::NoValue"}]} if condition else arn
+
+
 def check_secret_resource_policies(t):
     """Each secret's value is readable only by the roles that read it, the admin role parameter and
     the account root; writing it (put-secret-value after deploy) stays with IAM."""
@@ -1121,7 +1153,7 @@ def check_secret_resource_policies(t):
             continue
         if policy.get("BlockPublicPolicy") is not True:
             problems.append(f"{name}: BlockPublicPolicy is not true")
-        expected = sorted(map(json.dumps, [{"Fn::GetAtt": [r, "Arn"]} for r in readers.get(name, ())] + [root, admin]))
+        expected = sorted(map(json.dumps, [reader_arn(t, r) for r in readers.get(name, ())] + [root, admin]))
         guarded = False
         for stmt in policy.get("ResourcePolicy", {}).get("Statement", []):
             actions = as_list(stmt.get("Action", []))
@@ -1209,19 +1241,66 @@ DASHBOARD_EMF = {
     "webhook requests by code": "{ClerkSync,Function,Code} MetricName=\\\"Requests\\\" Function=\\\"${WebhookFunction}\\\"",
     "token refusals by reason": "{ClerkSync,Function,Reason} MetricName=\\\"TokenRefusals\\\"",
     "lazy syncs by outcome": "{ClerkSync,Function,Outcome} MetricName=\\\"LazySyncs\\\"",
+    "scheduled reconcile drift": "MetricName=\\\"DriftAbsentFromClerk\\\" Function=\\\"${AWS::StackName}-reconcile\\\"",
 }
 
 
 def check_dashboard(t):
     """The dashboard's alarm widget shows every alarm, and it charts the functions' EMF metrics."""
     body = props(t["Resources"].get("Dashboard", {})).get("DashboardBody", {}).get("Fn::Sub", "")
-    problems = [f"Dashboard: alarm {name} not shown" for name in of_type(t, "AWS::CloudWatch::Alarm")
-                if "${%s.Arn}" % name not in body]
+    # An alarm that exists only under a condition cannot be named by the unconditional dashboard
+    # (the reference would fail without it); its metrics are charted instead (DASHBOARD_EMF).
+    problems = [f"Dashboard: alarm {name} not shown" for name, alarm in of_type(t, "AWS::CloudWatch::Alarm").items()
+                if "Condition" not in alarm and "${%s.Arn}" % name not in body]
     try:
         json.loads(re.sub(r"\$\{[A-Za-z0-9:.]+\}", "x", body))
     except ValueError as e:
         problems.append(f"Dashboard: body is not JSON ({e})")
     problems += [f"Dashboard: no {what}" for what, fragment in DASHBOARD_EMF.items() if fragment not in body]
+    return problems
+
+
+# The scheduled reconcile's resources, all under ReconcileOn.
+RECONCILE_RESOURCES = ("ReconcileFunction", "ReconcileLogGroup", "ReconcileExecutionRole",
+                       "ReconcileErrorsAlarm", "ReconcileDriftAlarm")
+
+
+def check_scheduled_reconcile(t):
+    """Off by default (no function unless ReconcileSchedule is set), its schedule and budget are
+    parameters, it writes only with ReconcileFix, and its errors and drift alarm."""
+    problems = []
+    params = t.get("Parameters", {})
+    if params.get("ReconcileSchedule", {}).get("Default") != "":
+        problems.append("ReconcileSchedule: not off (\"\") by default")
+    if params.get("ReconcileFix", {}).get("Default") != "false":
+        problems.append("ReconcileFix: not false by default")
+    if "ReconcileSample" not in params:
+        problems.append("ReconcileSample: no per-run budget parameter")
+    conditions = t.get("Conditions", {})
+    if conditions.get("ReconcileOn") != {"Fn::Not": [{"Fn::Equals": [{"Ref": "ReconcileSchedule"}, ""]}]}:
+        problems.append("ReconcileOn: not 'ReconcileSchedule is set'")
+    for name in RECONCILE_RESOURCES:
+        resource = t["Resources"].get(name)
+        if resource is None:
+            problems.append(f"{name}: missing")
+        elif resource.get("Condition") != "ReconcileOn":
+            problems.append(f"{name}: exists without ReconcileSchedule (Condition is not ReconcileOn)")
+    fn = props(t["Resources"].get("ReconcileFunction", {}))
+    schedules = [e for e in (fn.get("Events") or {}).values() if e.get("Type") == "Schedule"]
+    if len(schedules) != 1 or props(schedules[0]).get("Schedule") != {"Ref": "ReconcileSchedule"}:
+        problems.append("ReconcileFunction: not exactly one Schedule event on ReconcileSchedule")
+    writes = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+    role = props(t["Resources"].get("ReconcileExecutionRole", {}))
+    for policy in role.get("Policies", []):
+        for stmt in as_list(policy["PolicyDocument"].get("Statement", [])):
+            conditional = isinstance(stmt, dict) and list(stmt) == ["Fn::If"]
+            for branch in if_branches(stmt):
+                actions = set(as_list(branch.get("Action", [])))
+                if actions & writes and not (conditional and stmt["Fn::If"][0] == "ReconcileFixOn"):
+                    problems.append(f"ReconcileExecutionRole: {sorted(actions & writes)} without ReconcileFix")
+    for alarm, metric in (("ReconcileErrorsAlarm", "Errors"), ("ReconcileDriftAlarm", "DriftFound")):
+        if props(t["Resources"].get(alarm, {})).get("MetricName") != metric:
+            problems.append(f"{alarm}: does not watch {metric}")
     return problems
 
 
@@ -1351,6 +1430,9 @@ class TemplateProperties(unittest.TestCase):
     def test_the_dashboard_shows_every_alarm_and_the_functions_metrics(self):
         self.assertHolds(check_dashboard)
 
+    def test_the_scheduled_reconcile_is_off_by_default_and_its_schedule_budget_and_writes_are_parameters(self):
+        self.assertHolds(check_scheduled_reconcile)
+
 
 def _set(path, value):
     """A mutation setting template[path...] = value (None deletes)."""
@@ -1395,7 +1477,21 @@ def _pop(*path):
             node = node[key]
         node.pop(path[-1])
     return mutate
+RECONCILE_STATEMENTS = [R, "ReconcileExecutionRole", P, "Policies", 0, "PolicyDocument", "Statement"]
 MUTATIONS = [
+    (check_scheduled_reconcile, "the schedule on by default",
+     _set([R, "ReconcileFunction", "Condition"], None)),
+    (check_scheduled_reconcile, "a fixed schedule",
+     _set([R, "ReconcileFunction", P, "Events", "Schedule", P, "Schedule"], "rate(1 day)")),
+    (check_scheduled_reconcile, "ReconcileSchedule defaulting to daily",
+     _set(["Parameters", "ReconcileSchedule", "Default"], "rate(1 day)")),
+    (check_scheduled_reconcile, "repairs on by default", _set(["Parameters", "ReconcileFix", "Default"], "true")),
+    (check_scheduled_reconcile, "user writes without ReconcileFix",
+     _set(RECONCILE_STATEMENTS + [3], {"Sid": "RepairUsers", "Effect": "Allow", "Action": ["dynamodb:PutItem"],
+                                       "Resource": {"Fn::GetAtt": ["UsersTable", "Arn"]}})),
+    (check_secret_resource_policies, "the Clerk key's policy not admitting the reconcile",
+     _set([R, "ClerkSecretKeyPolicy", P, "ResourcePolicy", "Statement", 0, "Condition", "ArnNotEquals",
+           "aws:PrincipalArn", 1], {"Ref": "AWS::NoValue"})),
     (check_http_api, "CORS for any origin", _set(CORS_ON + ["AllowOrigins"], ["*"])),
     (check_http_api, "CORS allowing POST", _set(CORS_ON + ["AllowMethods"], ["GET", "POST"])),
     (check_http_api, "CORS with cookies", _set(CORS_ON + ["AllowCredentials"], True)),
