@@ -5,7 +5,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="$root/.aws-sam/build"
 status=0
-for fn in WebhookFunction SyncFunction ApiFunction DeployCheckFunction; do
+for fn in WebhookFunction SyncFunction ApiFunction DeployCheckFunction ReconcileFunction; do
   bin="$build/$fn/bootstrap"
   [[ -x "$bin" ]] || { echo "$fn: no bootstrap in $build (run make build)"; status=1; continue; }
   glibc="$(objdump -T "$bin" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -V -u | tail -1)"

@@ -8,6 +8,7 @@ use std::sync::LazyLock;
 use clerk_sync::adapters::dynamodb::{event_log, users};
 use clerk_sync::config::{ApiConfig, SyncConfig, WebhookConfig};
 use deploy_check::Config as DeployCheckConfig;
+use reconcile::ReconcileConfig;
 use devkit::resources::{
     DLQ_RETENTION_SECONDS, MAX_RECEIVE_COUNT, Names, RETENTION_SECONDS, VISIBILITY_TIMEOUT_SECONDS,
 };
@@ -186,6 +187,18 @@ fn every_function_gets_exactly_the_variables_its_config_reads() {
             ApiConfig::LAZY_SYNC,
             ApiConfig::JWKS_MIN_REFRESH,
             ApiConfig::JWKS_MAX_AGE,
+        ])
+    );
+    assert_eq!(
+        env_names("ReconcileFunction"),
+        set(&[
+            ReconcileConfig::USERS_TABLE,
+            ReconcileConfig::EVENT_LOG_TABLE,
+            ReconcileConfig::RETENTION_DAYS,
+            ReconcileConfig::API_URL,
+            ReconcileConfig::SECRET_KEY_ID,
+            ReconcileConfig::SAMPLE,
+            ReconcileConfig::FIX,
         ])
     );
     assert_eq!(
@@ -381,6 +394,7 @@ fn every_emf_metric_the_alarms_and_dashboard_read_is_one_the_functions_emit() {
     let emitted: BTreeSet<&str> = (webhook::measure::METRICS.iter())
         .chain(sync::measure::METRICS)
         .chain(api::measure::METRICS)
+        .chain(reconcile::measure::METRICS)
         .copied()
         .chain([COLD_START])
         .collect();
