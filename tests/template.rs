@@ -8,10 +8,10 @@ use std::sync::LazyLock;
 use clerk_sync::adapters::dynamodb::{event_log, users};
 use clerk_sync::config::{ApiConfig, SyncConfig, WebhookConfig};
 use deploy_check::Config as DeployCheckConfig;
-use reconcile::ReconcileConfig;
 use devkit::resources::{
     DLQ_RETENTION_SECONDS, MAX_RECEIVE_COUNT, Names, RETENTION_SECONDS, VISIBILITY_TIMEOUT_SECONDS,
 };
+use reconcile::ReconcileConfig;
 use serde_json::{Value, json};
 
 static TEMPLATE: LazyLock<Value> = LazyLock::new(|| {

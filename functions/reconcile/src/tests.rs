@@ -59,7 +59,11 @@ fn the_budget_is_a_positive_number_or_all_and_anything_else_is_refused_by_name()
 #[test]
 fn the_secret_key_id_and_the_tables_are_required() {
     for missing in ["USERS_TABLE", "EVENT_LOG_TABLE", "CLERK_SECRET_KEY_ID"] {
-        let vars: Vec<_> = BASE.iter().copied().filter(|(k, _)| *k != missing).collect();
+        let vars: Vec<_> = BASE
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != missing)
+            .collect();
         let e = env(&vars).unwrap_err();
         assert!(e.to_string().contains(missing), "{e}");
     }
@@ -97,7 +101,11 @@ fn captured() -> (Metrics, Arc<Mutex<Vec<Value>>>) {
     let metrics = Metrics::new(
         "stack-reconcile",
         "$LATEST",
-        Arc::new(move |line: &str| sink.lock().unwrap().push(serde_json::from_str(line).unwrap())),
+        Arc::new(move |line: &str| {
+            sink.lock()
+                .unwrap()
+                .push(serde_json::from_str(line).unwrap())
+        }),
     );
     (metrics, lines)
 }
