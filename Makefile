@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 DEVTOOL := $(CARGO) run -q -p local-stack --bin devtool --
 
-.PHONY: help setup local test fmt lint lint-template lint-openapi build post queue event user events me get token watch invoke-webhook invoke-sync invoke-api bench smoke smoke-local cold-start
+.PHONY: help setup local test fmt lint lint-template lint-openapi build post queue event user events me get token watch invoke-webhook invoke-sync invoke-api bench smoke smoke-local cold-start fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -92,6 +92,12 @@ smoke-local: ## the same smoke test against the running local stack (`make local
 cold-start: setup ## build the release bootstraps and measure init, invocations, CPU, peak memory (MB=128,256 under Lambda's CPU share; root)
 	cargo lambda build --release --locked -p webhook -p sync -p api
 	$(CARGO) run -q -p local-stack --bin cold-start -- $(if $(RUNS),--runs $(RUNS)) $(if $(MB),--mb $(MB))
+
+FUZZ_SECONDS ?= 30
+fuzz: ## run every fuzz target for FUZZ_SECONDS each (30), or FUZZ_CASES cases; a failure leaves its seed in <target>.proptest-regressions
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(CARGO) test --locked -p clerk-sync-domain \
+		--test fuzz_envelope --test fuzz_signature_header --test fuzz_bearer_token -- --nocapture --test-threads 1
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(CARGO) test --locked -p clerk-sync --lib adapters::sqs::wire::fuzz:: -- --nocapture --test-threads 1
 
 bench: ## criterion benchmarks (release profile)
 	$(CARGO) bench --workspace
