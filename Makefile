@@ -90,7 +90,7 @@ smoke-local: ## the same smoke test against the running local stack (`make local
 	@SMOKE_TOKEN=$$($(DEVTOOL) token) $(CARGO) run -q -p e2e --bin smoke -- --outputs .local/stack-outputs.json --check-forgery
 
 cold-start: setup ## build the release bootstraps and measure init, invocations, CPU, peak memory (MB=128,256 under Lambda's CPU share; root)
-	cargo lambda build --release --locked -p webhook -p sync -p api
+	cargo lambda build --release --locked -p empty -p webhook -p sync -p api
 	$(CARGO) run -q -p local-stack --bin cold-start -- $(if $(RUNS),--runs $(RUNS)) $(if $(MB),--mb $(MB))
 
 FUZZ_SECONDS ?= 30

@@ -7,9 +7,15 @@ use sync::SyncWorker;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
+    let mut init = clerk_sync::telemetry::InitSteps::start();
     clerk_sync::telemetry::init();
+    init.step("telemetry");
     let config = SyncConfig::from_env()?;
+    init.step("config");
     let sdk = clerk_sync::adapters::aws::sdk_config().await;
+    init.step("sdk_config");
     let worker = Arc::new(SyncWorker::from_config(&config, &sdk));
+    init.step("clients");
+    init.finish();
     lambda_runtime::run(sync::lambda_service(worker)).await
 }

@@ -256,6 +256,11 @@ impl Bootstrap {
         }
     }
 
+    /// The process's stderr, when the command was started with `stderr(Stdio::piped())`.
+    pub fn take_stderr(&mut self) -> Option<tokio::process::ChildStderr> {
+        self.child.stderr.take()
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.child.id()
     }
