@@ -12,7 +12,9 @@ async fn main() -> Result<(), lambda_http::Error> {
     init.step("telemetry");
     let config = ApiConfig::from_env()?;
     init.step("config");
-    let sdk = clerk_sync::adapters::aws::sdk_config().await;
+    let https = clerk_sync::adapters::aws::https_client();
+    init.step("https");
+    let sdk = clerk_sync::adapters::aws::sdk_config_with(https).await;
     init.step("sdk_config");
     let app = Arc::new(Api::from_config(&config, &sdk)?);
     init.step("clients");

@@ -12,7 +12,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     init.step("telemetry");
     let config = SyncConfig::from_env()?;
     init.step("config");
-    let sdk = clerk_sync::adapters::aws::sdk_config().await;
+    let https = clerk_sync::adapters::aws::https_client();
+    init.step("https");
+    let sdk = clerk_sync::adapters::aws::sdk_config_with(https).await;
     init.step("sdk_config");
     let worker = Arc::new(SyncWorker::from_config(&config, &sdk));
     init.step("clients");
