@@ -19,7 +19,7 @@ impl SignatureCheck for Signature {
     }
 }
 
-fn headers(name: &str) -> Option<&'static [u8]> {
+fn headers<'b>(name: &str) -> Option<&'b [u8]> {
     match name {
         "svix-id" => Some(b"msg_fuzz"),
         "svix-timestamp" => Some(b"1700000000"),
@@ -29,7 +29,7 @@ fn headers(name: &str) -> Option<&'static [u8]> {
 }
 
 fn verify(body: &[u8], genuine: bool) -> Result<Verified<'_>, Rejection> {
-    Unverified::parse(|name| headers(name), body)?.verify(&Signature(genuine))
+    Unverified::parse(headers, body)?.verify(&Signature(genuine))
 }
 
 /// The refusals a genuine request's body can earn.
@@ -145,8 +145,10 @@ fn json_value() -> impl Strategy<Value = Value> {
 }
 
 /// An envelope's `type` and `data`, each present or not, of the right JSON type or not.
-fn envelope() -> impl Strategy<Value = (Option<Value>, Option<Value>, Vec<(String, Value)>, usize)>
-{
+/// `type`, `data`, the other fields, and how to order and space them.
+type Generated = (Option<Value>, Option<Value>, Vec<(String, Value)>, usize);
+
+fn envelope() -> impl Strategy<Value = Generated> {
     let event_type = prop_oneof![
         3 => "[a-zA-Z]{1,12}\\.[a-z]{1,10}".prop_map(Value::from),
         1 => ".{0,16}".prop_map(Value::from),
@@ -196,7 +198,11 @@ fn render(
     }
     let n = fields.len().max(1);
     fields.rotate_left(rotate % n);
-    let separator = if rotate % 2 == 0 { "," } else { " ,\n " };
+    let separator = if rotate.is_multiple_of(2) {
+        ","
+    } else {
+        " ,\n "
+    };
     let inner: Vec<String> = fields
         .iter()
         .map(|(k, v)| format!("{}:{v}", Value::from(k.as_str())))
