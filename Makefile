@@ -89,9 +89,9 @@ smoke: setup ## smoke-test a deployed stack from its outputs (ENV=dev|staging|pr
 smoke-local: ## the same smoke test against the running local stack (`make local`), with a fresh local token
 	@SMOKE_TOKEN=$$($(DEVTOOL) token) $(CARGO) run -q -p e2e --bin smoke -- --outputs .local/stack-outputs.json --check-forgery
 
-cold-start: setup ## build the release bootstraps and measure init, invocations, CPU, peak memory (MB=128,256 under Lambda's CPU share; root)
+cold-start: setup ## build the release bootstraps and measure init (vs an empty function, with a breakdown), invocations, CPU, memory (MB=128,256: Lambda's CPU share, root; BEFORE=dir: another build side by side; CERTS=bundle)
 	cargo lambda build --release --locked -p empty -p webhook -p sync -p api
-	$(CARGO) run -q -p local-stack --bin cold-start -- $(if $(RUNS),--runs $(RUNS)) $(if $(MB),--mb $(MB))
+	$(CARGO) run -q -p local-stack --bin cold-start -- $(if $(RUNS),--runs $(RUNS)) $(if $(MB),--mb $(MB)) $(if $(BEFORE),--before $(BEFORE)) $(if $(CERTS),--env SSL_CERT_FILE=$(CERTS))
 
 FUZZ_SECONDS ?= 30
 fuzz: ## run every fuzz target for FUZZ_SECONDS each (30), or FUZZ_CASES cases; a failure leaves its seed in <target>.proptest-regressions

@@ -182,8 +182,10 @@ async fn init_error(body: axum::body::Bytes) -> StatusCode {
 
 /// A built function binary (`bootstrap`) running against its own [`RuntimeApi`], as Lambda runs it.
 pub struct Bootstrap {
-    runtime: RuntimeApi,
+    // Dropped first: the process is killed before its Runtime API stops answering, so it never
+    // sees (and logs) its pending poll fail.
     child: tokio::process::Child,
+    runtime: RuntimeApi,
     started: Instant,
     stdout: Arc<Mutex<Vec<String>>>,
 }

@@ -32,7 +32,21 @@ pub async fn sdk_config() -> SdkConfig {
 
 /// [`sdk_config`] with the HTTP client given, for a `main` that times building it apart.
 pub async fn sdk_config_with(http_client: SharedHttpClient) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    // Lambda always sets the region and the role's credentials in the environment, where the
+    // default chains look first; taking them from there directly skips building the rest of each
+    // chain (an STS client for web identity, IMDS and container clients) on every cold start.
+    // Elsewhere (no such variables) the default chains run as ever.
+    let set = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    if let Some(region) = set("AWS_REGION") {
+        loader = loader.region(aws_config::Region::new(region));
+    }
+    if set("AWS_ACCESS_KEY_ID").is_some() && set("AWS_SECRET_ACCESS_KEY").is_some() {
+        loader = loader.credentials_provider(
+            aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+        );
+    }
+    loader
         .http_client(http_client)
         .timeout_config(
             TimeoutConfig::builder()

@@ -57,6 +57,17 @@ struct Cli {
     /// Extra cold starts per function that log where init goes (not timed with the others).
     #[arg(long, default_value_t = 10)]
     breakdown_runs: usize,
+    /// `NAME=VALUE` set for every function, e.g. `SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt`
+    /// to read one bundle as on Lambda's image rather than this machine's whole certificate
+    /// directory.
+    #[arg(long = "env", value_parser = parse_env)]
+    extra_env: Vec<(String, String)>,
+}
+
+fn parse_env(spec: &str) -> Result<(String, String), String> {
+    spec.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{spec:?} is not NAME=VALUE"))
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -206,6 +217,7 @@ async fn main() -> anyhow::Result<()> {
                         memory_mb: mb.unwrap_or(256),
                         cgroup: share.as_ref(),
                         breakdown,
+                        env: &cli.extra_env,
                     };
                     let warm = if breakdown { 0 } else { cli.warm };
                     let measured =
@@ -403,6 +415,7 @@ struct Process<'a> {
     cgroup: Option<&'a CpuShare>,
     /// Log the init steps (`clerk_sync::init` at debug) and read them from stderr.
     breakdown: bool,
+    env: &'a [(String, String)],
 }
 
 /// A CPU cgroup whose quota is Lambda's CPU share at some memory size. Removed on drop.
@@ -471,10 +484,15 @@ async fn measure(
         }
         None => tokio::process::Command::new(process.bootstrap),
     };
-    let mut env = stack.lambda_env();
+    let mut env: Vec<(String, String)> = stack
+        .lambda_env()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    env.extend(process.env.iter().cloned());
     if process.breakdown {
         command.stderr(std::process::Stdio::piped());
-        env.insert("RUST_LOG", "warn,clerk_sync::init=debug".into());
+        env.push(("RUST_LOG".into(), "warn,clerk_sync::init=debug".into()));
     }
     let mut bootstrap = Bootstrap::start(function.name(), command, process.memory_mb, env).await?;
     let init_line = bootstrap.take_stderr().map(|stderr| {
