@@ -62,6 +62,50 @@ struct Cli {
     /// directory.
     #[arg(long = "env", value_parser = parse_env)]
     extra_env: Vec<(String, String)>,
+    /// Put the emulator behind a local TLS relay: every function reaches AWS over HTTPS, trusting
+    /// the relay's self-signed certificate through `SSL_CERT_FILE` (this bundle plus it), so the
+    /// first invocation pays its handshakes as on Lambda.
+    #[arg(long, value_name = "BUNDLE")]
+    tls: Option<PathBuf>,
+    /// Run each bootstrap under this command (e.g. `strace -f -tt -o /tmp/trace`), for looking
+    /// into one cold start; its figures then include the wrapper.
+    #[arg(long, value_name = "COMMAND", num_args = 1.., allow_hyphen_values = true)]
+    wrap: Vec<String>,
+}
+
+/// TLS on a free loopback port, relayed as plain TCP to `backend` (the emulator). Its certificate
+/// is self-signed for `127.0.0.1`; returns the port's address and the certificate in PEM.
+async fn tls_relay(
+    backend: std::net::SocketAddr,
+) -> anyhow::Result<(std::net::SocketAddr, String)> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])?;
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()));
+    let chain: Vec<CertificateDer<'static>> = vec![cert.cert.der().clone()];
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(chain, key)?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(client).await else {
+                    return;
+                };
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(backend).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut upstream).await;
+            });
+        }
+    });
+    Ok((addr, cert.cert.pem()))
 }
 
 fn parse_env(spec: &str) -> Result<(String, String), String> {
@@ -130,6 +174,28 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let clerk = stack.local_clerk.clone().context("the local Clerk runs")?;
     let sqs = aws_sdk_sqs::Client::new(&devkit::emulator::sdk_config_for(stack.endpoint()).await);
+    let mut extra_env = cli.extra_env.clone();
+    if let Some(bundle) = &cli.tls {
+        let emulator: std::net::SocketAddr = stack
+            .endpoint()
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .parse()
+            .context("the emulator's endpoint is http://<ip>:<port>")?;
+        let (relay, pem) = tls_relay(emulator).await?;
+        let trusted = std::env::temp_dir().join(format!("cold-start-roots-{}.pem", relay.port()));
+        let mut roots = std::fs::read_to_string(bundle)
+            .with_context(|| format!("reading {}", bundle.display()))?;
+        roots.push('\n');
+        roots.push_str(&pem);
+        std::fs::write(&trusted, roots)?;
+        println!(
+            "AWS over TLS: https://{relay} -> {emulator}, trusting {} + the relay's certificate",
+            bundle.display()
+        );
+        extra_env.push(("AWS_ENDPOINT_URL".into(), format!("https://{relay}")));
+        extra_env.push(("SSL_CERT_FILE".into(), trusted.display().to_string()));
+    }
     println!(
         "cold-start: {} runs x (init + 1 cold + {} warm) per function; bootstraps in {}",
         cli.runs,
@@ -217,7 +283,8 @@ async fn main() -> anyhow::Result<()> {
                         memory_mb: mb.unwrap_or(256),
                         cgroup: share.as_ref(),
                         breakdown,
-                        env: &cli.extra_env,
+                        env: &extra_env,
+                        wrap: &cli.wrap,
                     };
                     let warm = if breakdown { 0 } else { cli.warm };
                     let measured =
@@ -416,6 +483,7 @@ struct Process<'a> {
     /// Log the init steps (`clerk_sync::init` at debug) and read them from stderr.
     breakdown: bool,
     env: &'a [(String, String)],
+    wrap: &'a [String],
 }
 
 /// A CPU cgroup whose quota is Lambda's CPU share at some memory size. Removed on drop.
@@ -480,6 +548,11 @@ async fn measure(
                 .arg("echo $$ > \"$0\"/cgroup.procs && exec \"$1\"")
                 .arg(&share.dir)
                 .arg(process.bootstrap);
+            c
+        }
+        None if !process.wrap.is_empty() => {
+            let mut c = tokio::process::Command::new(&process.wrap[0]);
+            c.args(&process.wrap[1..]).arg(process.bootstrap);
             c
         }
         None => tokio::process::Command::new(process.bootstrap),
