@@ -12,7 +12,7 @@ export LOCAL_STATE_DIR
 # clerk-sync-ops on the running local stack (ENV=dev|staging|prod: on a deployed one instead).
 OPS := $(CARGO) run -q -p clerk-sync-ops -- $(if $(ENV),--env $(ENV))
 
-.PHONY: backfill reconcile redrive inspect resync help setup local test fmt lint lint-template lint-openapi build post queue event user events reset me get token watch invoke-webhook invoke-sync invoke-api bench deploy destroy smoke smoke-local cold-start
+.PHONY: backfill reconcile redrive inspect resync help setup local test fmt lint lint-template lint-openapi build post queue event user events reset me get token watch invoke-webhook invoke-sync invoke-api bench deploy destroy smoke smoke-local cold-start fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -109,9 +109,15 @@ smoke-local: ## the same smoke test against the running local stack (`make local
 	@$(CARGO) build -p e2e --bin smoke
 	@SMOKE_TOKEN=$$($(DEVTOOL) token) $(CARGO) run -q -p e2e --bin smoke -- --outputs $(LOCAL_STATE_DIR)/stack-outputs.json --check-forgery
 
-cold-start: setup ## build the release bootstraps and measure init, invocations, CPU, peak memory (MB=128,256 under Lambda's CPU share; root)
-	cargo lambda build --release --locked -p webhook -p sync -p api
-	$(CARGO) run -q -p local-stack --bin cold-start -- $(if $(RUNS),--runs $(RUNS)) $(if $(MB),--mb $(MB))
+cold-start: setup ## build the release bootstraps and measure init (vs an empty function, with a breakdown), invocations, CPU, memory (MB=128,256: Lambda's CPU share, root; BEFORE=dir: another build side by side; CERTS=bundle)
+	cargo lambda build --release --locked -p empty -p webhook -p sync -p api
+	$(CARGO) run -q -p local-stack --bin cold-start -- $(if $(RUNS),--runs $(RUNS)) $(if $(MB),--mb $(MB)) $(if $(BEFORE),--before $(BEFORE)) $(if $(CERTS),--env SSL_CERT_FILE=$(CERTS))
+
+FUZZ_SECONDS ?= 30
+fuzz: ## run every fuzz target for FUZZ_SECONDS each (30), or FUZZ_CASES cases; a failure leaves its seed in <target>.proptest-regressions
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(CARGO) test --locked -p clerk-sync-domain \
+		--test fuzz_envelope --test fuzz_signature_header --test fuzz_bearer_token -- --nocapture --test-threads 1
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(CARGO) test --locked -p clerk-sync --lib adapters::sqs::wire::fuzz:: -- --nocapture --test-threads 1
 
 backfill: ## every Clerk user into the users table (RESUME=1, DRY_RUN=1; seed the local Clerk with `LOCAL_CLERK_USERS=2000 make local`)
 	$(OPS) backfill $(if $(RESUME),--resume) $(if $(DRY_RUN),--dry-run)

@@ -5,6 +5,7 @@ pub mod apigw;
 pub mod clerk;
 pub mod counting;
 pub mod emulator;
+pub mod fuzz;
 pub mod lambda;
 pub mod poller;
 pub mod resources;

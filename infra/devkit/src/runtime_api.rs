@@ -182,8 +182,10 @@ async fn init_error(body: axum::body::Bytes) -> StatusCode {
 
 /// A built function binary (`bootstrap`) running against its own [`RuntimeApi`], as Lambda runs it.
 pub struct Bootstrap {
-    runtime: RuntimeApi,
+    // Dropped first: the process is killed before its Runtime API stops answering, so it never
+    // sees (and logs) its pending poll fail.
     child: tokio::process::Child,
+    runtime: RuntimeApi,
     started: Instant,
     stdout: Arc<Mutex<Vec<String>>>,
 }
@@ -254,6 +256,11 @@ impl Bootstrap {
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
+    }
+
+    /// The process's stderr, when the command was started with `stderr(Stdio::piped())`.
+    pub fn take_stderr(&mut self) -> Option<tokio::process::ChildStderr> {
+        self.child.stderr.take()
     }
 
     pub fn pid(&self) -> Option<u32> {

@@ -1,9 +1,16 @@
 //! `cold-start`: measures each built `bootstrap` as Lambda runs it, to size memory and timeouts.
 //!
-//! Starts the local stack (emulator, resources, local Clerk), then for each function runs its
-//! release `bootstrap` as a child process against a local Lambda Runtime API, `--runs` times:
-//! initialisation (spawn until the first poll for an event), the first invocation, then
-//! `--warm` more. CPU time comes from the kernel's per-thread scheduler accounting and peak memory
+//! Starts the local stack (emulator, resources, local Clerk), then runs each function's release
+//! `bootstrap` as a child process against a local Lambda Runtime API, `--runs` times, interleaved
+//! (run 1 of every function, then run 2, …, in a rotating order, so a load spike on a shared machine
+//! hits them all alike): initialisation (spawn until the first poll for an event), the first
+//! invocation, then `--warm` more. The reference is `empty`, a `lambda_runtime` function that does
+//! nothing (`functions/empty`, never deployed): every figure is also given as a ratio to it.
+//! `--before <dir>` adds another build of the three functions to the same run (e.g. the previous
+//! commit's), so a change is measured side by side. `--breakdown-runs` more runs per function log
+//! the `clerk_sync::init` debug event (`RUST_LOG=warn,clerk_sync::init=debug`): each init step's
+//! duration as `main` timed it, the rest (exec, the async runtime, the Lambda runtime client, the
+//! first poll) being init minus their sum. CPU time comes from the kernel's per-thread scheduler accounting and peak memory
 //! from `VmHWM`. Lambda gives a function CPU in proportion to its memory (one vCPU at 1,769 MB).
 //! With `--mb 128,256,…` each size is measured for real: the bootstrap runs in a CPU cgroup whose
 //! quota is that share of one CPU (needs a writable cgroup CPU controller, e.g. as root). Without,
@@ -44,10 +51,72 @@ struct Cli {
     /// full CPU and a projection.
     #[arg(long, value_delimiter = ',')]
     mb: Vec<u32>,
+    /// Another build of the functions (`<dir>/<function>/bootstrap`) to measure in the same run.
+    #[arg(long)]
+    before: Option<PathBuf>,
+    /// Extra cold starts per function that log where init goes (not timed with the others).
+    #[arg(long, default_value_t = 10)]
+    breakdown_runs: usize,
+    /// `NAME=VALUE` set for every function, e.g. `SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt`
+    /// to read one bundle as on Lambda's image rather than this machine's whole certificate
+    /// directory.
+    #[arg(long = "env", value_parser = parse_env)]
+    extra_env: Vec<(String, String)>,
+    /// Put the emulator behind a local TLS relay: every function reaches AWS over HTTPS, trusting
+    /// the relay's self-signed certificate through `SSL_CERT_FILE` (this bundle plus it), so the
+    /// first invocation pays its handshakes as on Lambda.
+    #[arg(long, value_name = "BUNDLE")]
+    tls: Option<PathBuf>,
+    /// Run each bootstrap under this command (e.g. `strace -f -tt -o /tmp/trace`), for looking
+    /// into one cold start; its figures then include the wrapper.
+    #[arg(long, value_name = "COMMAND", num_args = 1.., allow_hyphen_values = true)]
+    wrap: Vec<String>,
+}
+
+/// TLS on a free loopback port, relayed as plain TCP to `backend` (the emulator). Its certificate
+/// is self-signed for `127.0.0.1`; returns the port's address and the certificate in PEM.
+async fn tls_relay(
+    backend: std::net::SocketAddr,
+) -> anyhow::Result<(std::net::SocketAddr, String)> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])?;
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()));
+    let chain: Vec<CertificateDer<'static>> = vec![cert.cert.der().clone()];
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(chain, key)?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(client).await else {
+                    return;
+                };
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(backend).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut upstream).await;
+            });
+        }
+    });
+    Ok((addr, cert.cert.pem()))
+}
+
+fn parse_env(spec: &str) -> Result<(String, String), String> {
+    spec.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{spec:?} is not NAME=VALUE"))
 }
 
 #[derive(Clone, Copy, PartialEq)]
 enum Function {
+    Empty,
     Webhook,
     Sync,
     Api,
@@ -56,11 +125,19 @@ enum Function {
 impl Function {
     fn name(self) -> &'static str {
         match self {
+            Self::Empty => "empty",
             Self::Webhook => "webhook",
             Self::Sync => "sync",
             Self::Api => "api",
         }
     }
+}
+
+/// One binary to measure: a function from one build.
+struct Subject {
+    label: String,
+    function: Function,
+    bootstrap: PathBuf,
 }
 
 /// One process's figures, in milliseconds and MiB.
@@ -73,6 +150,8 @@ struct Run {
     warm_wall: Vec<f64>,
     warm_cpu: f64,
     peak_rss_mib: f64,
+    /// `(step, ms)` from the `clerk_sync::init` event, on breakdown runs of instrumented builds.
+    steps: Vec<(String, f64)>,
 }
 
 #[tokio::main]
@@ -96,6 +175,28 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let clerk = stack.local_clerk.clone().context("the local Clerk runs")?;
     let sqs = aws_sdk_sqs::Client::new(&devkit::emulator::sdk_config_for(stack.endpoint()).await);
+    let mut extra_env = cli.extra_env.clone();
+    if let Some(bundle) = &cli.tls {
+        let emulator: std::net::SocketAddr = stack
+            .endpoint()
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .parse()
+            .context("the emulator's endpoint is http://<ip>:<port>")?;
+        let (relay, pem) = tls_relay(emulator).await?;
+        let trusted = std::env::temp_dir().join(format!("cold-start-roots-{}.pem", relay.port()));
+        let mut roots = std::fs::read_to_string(bundle)
+            .with_context(|| format!("reading {}", bundle.display()))?;
+        roots.push('\n');
+        roots.push_str(&pem);
+        std::fs::write(&trusted, roots)?;
+        println!(
+            "AWS over TLS: https://{relay} -> {emulator}, trusting {} + the relay's certificate",
+            bundle.display()
+        );
+        extra_env.push(("AWS_ENDPOINT_URL".into(), format!("https://{relay}")));
+        extra_env.push(("SSL_CERT_FILE".into(), trusted.display().to_string()));
+    }
     println!(
         "cold-start: {} runs x (init + 1 cold + {} warm) per function; bootstraps in {}",
         cli.runs,
@@ -107,6 +208,38 @@ async fn main() -> anyhow::Result<()> {
     } else {
         cli.mb.iter().copied().map(Some).collect()
     };
+    let mut subjects = vec![Subject {
+        label: "empty".into(),
+        function: Function::Empty,
+        bootstrap: dir.join("empty/bootstrap"),
+    }];
+    for function in [Function::Webhook, Function::Sync, Function::Api] {
+        if let Some(before) = &cli.before {
+            let before = if before.is_absolute() {
+                before.clone()
+            } else {
+                root.join(before)
+            };
+            subjects.push(Subject {
+                label: format!("{}@before", function.name()),
+                function,
+                bootstrap: before.join(function.name()).join("bootstrap"),
+            });
+        }
+        subjects.push(Subject {
+            label: function.name().into(),
+            function,
+            bootstrap: dir.join(function.name()).join("bootstrap"),
+        });
+    }
+    for subject in &subjects {
+        if !subject.bootstrap.is_file() {
+            bail!(
+                "{} missing: build first (`cargo lambda build --release -p empty -p webhook -p sync -p api`)",
+                subject.bootstrap.display()
+            );
+        }
+    }
     let mut summaries = Vec::new();
     for mb in sizes {
         let share = mb.map(CpuShare::create).transpose()?;
@@ -121,78 +254,111 @@ async fn main() -> anyhow::Result<()> {
             ),
             None => println!("\nfull CPU"),
         }
+        let mut runs: Vec<Vec<Run>> = subjects.iter().map(|_| Vec::new()).collect();
+        let mut breakdowns: Vec<Vec<Run>> = subjects.iter().map(|_| Vec::new()).collect();
+        let total = cli.runs.max(cli.breakdown_runs);
+        for run in 0..total {
+            // A rotating order: no function always runs right after another's teardown.
+            for k in 0..subjects.len() {
+                let i = (k + run) % subjects.len();
+                let subject = &subjects[i];
+                for breakdown in [false, true] {
+                    let wanted = if breakdown {
+                        cli.breakdown_runs
+                    } else {
+                        cli.runs
+                    };
+                    if run >= wanted {
+                        continue;
+                    }
+                    let mut events = Events {
+                        function: subject.function,
+                        clerk: &clerk.keys,
+                        counter: mb.unwrap_or(0) as usize * 1_000_000
+                            + run * 10_000
+                            + i * 100
+                            + usize::from(breakdown) * 50,
+                    };
+                    let process = Process {
+                        bootstrap: &subject.bootstrap,
+                        memory_mb: mb.unwrap_or(256),
+                        cgroup: share.as_ref(),
+                        breakdown,
+                        env: &extra_env,
+                        wrap: &cli.wrap,
+                    };
+                    let warm = if breakdown { 0 } else { cli.warm };
+                    let measured =
+                        measure(&stack, subject.function, process, &mut events, warm).await?;
+                    if breakdown {
+                        breakdowns[i].push(measured);
+                    } else {
+                        runs[i].push(measured);
+                    }
+                    // The emulator's SQS slows down as a queue fills: start every run from empty.
+                    if subject.function == Function::Webhook {
+                        devkit::sqs_event::take_all(&sqs, &stack.resources.queue_url, |_| {})
+                            .await?;
+                    }
+                }
+            }
+        }
         println!(
-            "{:<8} {:>9} {:>9} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9}",
+            "{:<16} {:>8} {:>8} {:>9} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>8}",
             "function",
             "init ms",
             "init cpu",
-            "1st inv ms",
+            "1st inv",
             "1st cpu",
+            "cold ms",
             "warm p50",
             "warm p99",
             "warm cpu",
-            "peak MiB"
+            "peak MiB",
+            "init/empty"
         );
-        for function in [Function::Webhook, Function::Sync, Function::Api] {
-            let bootstrap = dir.join(function.name()).join("bootstrap");
-            if !bootstrap.is_file() {
-                bail!(
-                    "{} missing: build first (`cargo lambda build --release` or `make build`)",
-                    bootstrap.display()
-                );
-            }
-            let mut runs = Vec::new();
-            for run in 0..cli.runs {
-                let mut events = Events {
-                    function,
-                    clerk: &clerk.keys,
-                    counter: mb.unwrap_or(0) as usize * 1_000_000 + run * 1000,
-                };
-                let process = Process {
-                    bootstrap: &bootstrap,
-                    memory_mb: mb.unwrap_or(256),
-                    cgroup: share.as_ref(),
-                };
-                runs.push(measure(&stack, function, process, &mut events, cli.warm).await?);
-                // The emulator's SQS slows down as a queue fills: start every run from empty.
-                devkit::sqs_event::take_all(&sqs, &stack.resources.queue_url, |_| {}).await?;
-            }
-            let s = Summary::of(&runs);
+        let summary: Vec<Summary> = runs.iter().map(|r| Summary::of(r)).collect();
+        let empty = &summary[0];
+        for (subject, s) in subjects.iter().zip(&summary) {
             println!(
-                "{:<8} {:>9.1} {:>9.1} {:>10.1} {:>10.1} {:>9.2} {:>9.2} {:>9.3} {:>9.1}",
-                function.name(),
+                "{:<16} {:>8.2} {:>8.2} {:>9.2} {:>8.2} {:>8.2} {:>8.2} {:>9.2} {:>8.3} {:>8.1} {:>9.2}x",
+                subject.label,
                 s.init_wall,
                 s.init_cpu,
                 s.first_wall,
                 s.first_cpu,
+                s.cold_wall,
                 s.warm_p50,
                 s.warm_p99,
                 s.warm_cpu,
-                s.peak_rss_mib
+                s.peak_rss_mib,
+                s.init_wall / empty.init_wall
             );
-            summaries.push((function, s));
+        }
+        println!(
+            "(medians of {} runs each; cold = init + 1st invocation, median of the sums; cpu = CPU time of the process; peak = max VmHWM)",
+            cli.runs
+        );
+        if cli.breakdown_runs > 0 {
+            print_breakdown(&subjects, &breakdowns);
+        }
+        for (subject, s) in subjects.iter().zip(summary) {
+            summaries.push((subject.label.clone(), s));
         }
     }
-    println!("(medians over runs; cpu = CPU time of the process; peak = max VmHWM)");
     if cli.mb.is_empty() {
         println!();
         println!("projected at Lambda's CPU share (wall + cpu x (1769/MB - 1)), ms:");
         println!(
-            "{:<8} {:>6} {:>22} {:>12}",
+            "{:<16} {:>6} {:>22} {:>12}",
             "function", "MB", "cold (init + 1st inv)", "warm p50"
         );
-        for (function, s) in &summaries {
+        for (label, s) in &summaries {
             for mb in SIZES_MB {
                 let factor = (ONE_VCPU_MB / f64::from(mb) - 1.0).max(0.0);
                 let cold = s.init_wall + s.first_wall + (s.init_cpu + s.first_cpu) * factor;
                 let warm = s.warm_p50 + s.warm_cpu * factor;
-                println!(
-                    "{:<8} {:>6} {:>22.0} {:>12.1}",
-                    function.name(),
-                    mb,
-                    cold,
-                    warm
-                );
+                println!("{:<16} {:>6} {:>22.0} {:>12.1}", label, mb, cold, warm);
             }
         }
     }
@@ -203,6 +369,8 @@ async fn main() -> anyhow::Result<()> {
 /// Medians over runs (peak memory: the maximum).
 struct Summary {
     init_wall: f64,
+    /// Median of init + first invocation, run by run.
+    cold_wall: f64,
     init_cpu: f64,
     first_wall: f64,
     first_cpu: f64,
@@ -229,6 +397,7 @@ impl Summary {
         let warm: Vec<f64> = runs.iter().flat_map(|r| r.warm_wall.clone()).collect();
         Self {
             init_wall: pick(|r| r.init_wall),
+            cold_wall: pick(|r| r.init_wall + r.first_wall),
             init_cpu: pick(|r| r.init_cpu),
             first_wall: pick(|r| r.first_wall),
             first_cpu: pick(|r| r.first_cpu),
@@ -251,6 +420,7 @@ impl Events<'_> {
     fn next(&mut self) -> Value {
         self.counter += 1;
         match self.function {
+            Function::Empty => json!({"n": self.counter}),
             Function::Webhook => {
                 let body = devkit::fixture("user.updated");
                 let headers = sign_now(DEV_WEBHOOK_SECRET, &body);
@@ -293,6 +463,7 @@ fn check(function: Function, response: &Result<Value, Value>) -> anyhow::Result<
         Err(e) => bail!("{} reported an error: {e}", function.name()),
     };
     let ok = match function {
+        Function::Empty => response.get("n").is_some(),
         Function::Webhook => response["statusCode"] == 202,
         Function::Api => response["statusCode"] == 200,
         Function::Sync => response["batchItemFailures"]
@@ -310,6 +481,10 @@ struct Process<'a> {
     bootstrap: &'a Path,
     memory_mb: u32,
     cgroup: Option<&'a CpuShare>,
+    /// Log the init steps (`clerk_sync::init` at debug) and read them from stderr.
+    breakdown: bool,
+    env: &'a [(String, String)],
+    wrap: &'a [String],
 }
 
 /// A CPU cgroup whose quota is Lambda's CPU share at some memory size. Removed on drop.
@@ -366,7 +541,7 @@ async fn measure(
     events: &mut Events<'_>,
     warm: usize,
 ) -> anyhow::Result<Run> {
-    let command = match process.cgroup {
+    let mut command = match process.cgroup {
         // The shell joins the cgroup, then becomes the bootstrap: init runs throttled too.
         Some(share) => {
             let mut c = tokio::process::Command::new("/bin/sh");
@@ -376,15 +551,39 @@ async fn measure(
                 .arg(process.bootstrap);
             c
         }
+        None if !process.wrap.is_empty() => {
+            let mut c = tokio::process::Command::new(&process.wrap[0]);
+            c.args(&process.wrap[1..]).arg(process.bootstrap);
+            c
+        }
         None => tokio::process::Command::new(process.bootstrap),
     };
-    let mut bootstrap = Bootstrap::start(
-        function.name(),
-        command,
-        process.memory_mb,
-        stack.lambda_env(),
-    )
-    .await?;
+    let mut env: Vec<(String, String)> = stack
+        .lambda_env()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    env.extend(process.env.iter().cloned());
+    if process.breakdown {
+        command.stderr(std::process::Stdio::piped());
+        env.push(("RUST_LOG".into(), "warn,clerk_sync::init=debug".into()));
+    }
+    let mut bootstrap = Bootstrap::start(function.name(), command, process.memory_mb, env).await?;
+    let init_line = bootstrap.take_stderr().map(|stderr| {
+        tokio::spawn(async move {
+            use tokio::io::AsyncBufReadExt;
+            let mut lines = tokio::io::BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let Ok(event) = serde_json::from_str::<Value>(&line) else {
+                    continue;
+                };
+                if event["target"] == "clerk_sync::init" {
+                    return event["steps"].as_str().map(str::to_owned);
+                }
+            }
+            None
+        })
+    });
     let pid = bootstrap.pid().context("the bootstrap has a pid")?;
     let initialised = bootstrap
         .initialised()
@@ -395,6 +594,17 @@ async fn measure(
         init_cpu: cpu_ms(pid)?,
         ..Run::default()
     };
+    if let Some(line) = init_line {
+        // Logged before the first poll; an uninstrumented build logs nothing.
+        let steps = tokio::time::timeout(Duration::from_millis(500), line).await;
+        if let Ok(Ok(Some(steps))) = steps {
+            run.steps = steps
+                .split_whitespace()
+                .filter_map(|s| s.split_once('='))
+                .filter_map(|(k, v)| Some((k.to_owned(), v.parse().ok()?)))
+                .collect();
+        }
+    }
 
     let before = cpu_ms(pid)?;
     let t = Instant::now();
@@ -414,6 +624,59 @@ async fn measure(
     run.warm_cpu = (cpu_ms(pid)? - before) / warm.max(1) as f64;
     run.peak_rss_mib = peak_rss_mib(pid)?;
     Ok(run)
+}
+
+/// Where init goes: the median of each step `main` timed, and the rest of init (exec, the async
+/// runtime, the Lambda runtime client, the first poll), from the breakdown runs.
+fn print_breakdown(subjects: &[Subject], breakdowns: &[Vec<Run>]) {
+    println!();
+    println!(
+        "where init goes (median ms over breakdown runs; rest = init - the steps main timed):"
+    );
+    let mut names: Vec<String> = Vec::new();
+    for run in breakdowns.iter().flatten() {
+        for (name, _) in &run.steps {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+    }
+    print!("{:<16} {:>8}", "function", "init");
+    for name in &names {
+        print!(" {name:>10}");
+    }
+    println!(" {:>8}", "rest");
+    for (subject, runs) in subjects.iter().zip(breakdowns) {
+        if runs.is_empty() {
+            continue;
+        }
+        print!(
+            "{:<16} {:>8.2}",
+            subject.label,
+            median(runs.iter().map(|r| r.init_wall).collect())
+        );
+        let timed = runs.iter().any(|r| !r.steps.is_empty());
+        for name in &names {
+            let values: Vec<f64> = runs
+                .iter()
+                .filter_map(|r| r.steps.iter().find(|(n, _)| n == name).map(|(_, v)| *v))
+                .collect();
+            if values.is_empty() {
+                print!(" {:>10}", "-");
+            } else {
+                print!(" {:>10.3}", median(values));
+            }
+        }
+        if timed {
+            let rest = runs
+                .iter()
+                .map(|r| r.init_wall - r.steps.iter().map(|(_, v)| v).sum::<f64>())
+                .collect();
+            println!(" {:>8.2}", median(rest));
+        } else {
+            println!(" {:>8}", "-");
+        }
+    }
 }
 
 fn ms(d: Duration) -> f64 {

@@ -108,6 +108,9 @@ pub fn delivery(message: &SqsMessage) -> Delivery<'_> {
 }
 
 #[cfg(test)]
+mod fuzz;
+
+#[cfg(test)]
 mod tests {
     use aws_lambda_events::event::sqs::SqsMessageAttribute;
 
