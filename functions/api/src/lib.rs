@@ -125,7 +125,7 @@ impl Api {
         let span = tracing::info_span!("api", route = tracing::field::Empty);
         async {
             let mut document = self.metrics.document();
-            document.property("requestId", InvocationIds::of_request(&request).request_id);
+            document.property("requestId", InvocationIds::request_id_of(&request));
             let (route, result) = match Route::parse(request.method(), request.uri().path()) {
                 Ok(route) => {
                     tracing::Span::current().record("route", route.name());

@@ -28,9 +28,12 @@ pub fn service<H: HttpHandler>(
 + Send
 + Sync
 + 'static {
-    lambda_http::service_fn(move |request: Request| {
+    lambda_http::service_fn(move |mut request: Request| {
         let app = app.clone();
-        let span = InvocationIds::of_request(&request).span();
+        let ids = InvocationIds::of_request(&request);
+        let span = ids.span();
+        // Read once here; the handler finds them in the request (`InvocationIds::request_id_of`).
+        request.extensions_mut().insert(ids);
         async move { Ok(app.handle(request).instrument(span).await) }
     })
 }

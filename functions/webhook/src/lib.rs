@@ -163,7 +163,7 @@ impl Ingest {
         async {
             let result = self.ingest(&request).await;
             let mut document = self.metrics.document();
-            document.property("requestId", InvocationIds::of_request(&request).request_id);
+            document.property("requestId", InvocationIds::request_id_of(&request));
             measure::request(&mut document, &result);
             document.emit();
             match result {

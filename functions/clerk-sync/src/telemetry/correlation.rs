@@ -45,6 +45,16 @@ impl InvocationIds {
         ids
     }
 
+    /// The request id [`crate::edge::service`] read for this request (empty when the handler is
+    /// called without it, as unit tests do).
+    pub fn request_id_of(request: &Request) -> String {
+        request
+            .extensions()
+            .get::<Self>()
+            .map(|ids| ids.request_id.clone())
+            .unwrap_or_default()
+    }
+
     /// The span an invocation runs in.
     pub fn span(&self) -> tracing::Span {
         tracing::info_span!(
