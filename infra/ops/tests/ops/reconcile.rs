@@ -4,6 +4,7 @@
 use clerk_sync::domain::event_log::Source;
 use clerk_sync::domain::user::UserId;
 use clerk_sync::ports::UserStore;
+use clerk_sync_ops::clerk::ClerkClient;
 use clerk_sync_ops::exit;
 use clerk_sync_ops::reconcile::{self, Drift, Options};
 use clerk_sync_ops::write::Writer;
@@ -46,6 +47,25 @@ fn writer(h: &Harness, dry_run: bool) -> Writer {
     .dry_run(dry_run)
 }
 
+/// One reconcile of the harness's users table against `clerk` (`dry_run`: nothing written).
+async fn reconcile_with(
+    h: &Harness,
+    clerk: &ClerkClient,
+    dry_run: bool,
+    options: &Options,
+) -> reconcile::Report {
+    let d = h.target.dynamodb();
+    reconcile::run(
+        clerk,
+        &d,
+        &h.resources.names.users_table,
+        &writer(h, dry_run),
+        options,
+    )
+    .await
+    .unwrap()
+}
+
 fn options(fix: bool, sample: Option<usize>) -> Options {
     Options {
         sample,
@@ -60,18 +80,8 @@ async fn every_drift_class_is_found_and_nothing_is_written_without_fix() {
     let h = drifted().await;
     let clerk = h.clerk_client().await;
     let (table, log) = (h.table().await, h.log().await.len());
-    let d = h.target.dynamodb();
-    let table_name = &h.resources.names.users_table;
 
-    let report = reconcile::run(
-        &clerk,
-        &d,
-        table_name,
-        &writer(&h, false),
-        &options(false, None),
-    )
-    .await
-    .unwrap();
+    let report = reconcile_with(&h, &clerk, false, &options(false, None)).await;
     assert_eq!(
         report.drift,
         Drift {
@@ -92,29 +102,13 @@ async fn every_drift_class_is_found_and_nothing_is_written_without_fix() {
     assert!(report.lines(20)[0].contains(&generated_id(18)));
 
     // A sample checks table users by id: it sees older and absent, never missing.
-    let sampled = reconcile::run(
-        &clerk,
-        &d,
-        table_name,
-        &writer(&h, false),
-        &options(false, Some(100)),
-    )
-    .await
-    .unwrap();
+    let sampled = reconcile_with(&h, &clerk, false, &options(false, Some(100))).await;
     assert!(sampled.drift.missing.is_empty());
     assert_eq!(sampled.drift.older, vec![generated_id(OLDER)]);
     assert_eq!(sampled.drift.absent_from_clerk, vec![GONE.to_owned()]);
 
     // --fix --dry-run says what it would repair, and writes nothing either.
-    let dry = reconcile::run(
-        &clerk,
-        &d,
-        table_name,
-        &writer(&h, true),
-        &options(true, None),
-    )
-    .await
-    .unwrap();
+    let dry = reconcile_with(&h, &clerk, true, &options(true, None)).await;
     let fixed = dry.fixed.as_ref().unwrap();
     assert_eq!((fixed.written, fixed.failed), (4, 0), "{}", dry.summary());
     assert_eq!(h.table().await, table, "no user item changed");
@@ -125,17 +119,7 @@ async fn every_drift_class_is_found_and_nothing_is_written_without_fix() {
 async fn fix_repairs_every_class_with_the_ordering_rules_and_tombstones_users_gone_from_clerk() {
     let h = drifted().await;
     let clerk = h.clerk_client().await;
-    let d = h.target.dynamodb();
-    let table_name = &h.resources.names.users_table;
-    let report = reconcile::run(
-        &clerk,
-        &d,
-        table_name,
-        &writer(&h, false),
-        &options(true, None),
-    )
-    .await
-    .unwrap();
+    let report = reconcile_with(&h, &clerk, false, &options(true, None)).await;
     let fixed = report.fixed.as_ref().unwrap();
     assert_eq!((fixed.written, fixed.unchanged, fixed.failed), (4, 0, 0));
     assert_eq!(report.exit_code(), exit::OK);
@@ -166,15 +150,7 @@ async fn fix_repairs_every_class_with_the_ordering_rules_and_tombstones_users_go
     );
 
     // Afterwards only the tombstone Clerk still has is reported; it is not drift --fix repairs.
-    let again = reconcile::run(
-        &clerk,
-        &d,
-        table_name,
-        &writer(&h, false),
-        &options(false, None),
-    )
-    .await
-    .unwrap();
+    let again = reconcile_with(&h, &clerk, false, &options(false, None)).await;
     assert_eq!(again.drift.repairable(), 0, "{}", again.summary());
     assert_eq!(
         again.drift.tombstoned_but_in_clerk,
