@@ -26,6 +26,7 @@ async fn spawn_stack_with(sync: bool, clerk: ClerkOptions) -> TestStack {
         clerk,
         local_clerk: Default::default(),
         metrics_file: None,
+        aws_endpoint: None,
     })
     .await
     .expect("local stack starts");

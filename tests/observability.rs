@@ -256,6 +256,7 @@ async fn a_scenario_counts_what_happened_correlates_every_line_and_logs_nothing_
         clerk: ClerkOptions::default(),
         local_clerk: Default::default(),
         metrics_file: Some(metrics_file.clone()),
+        aws_endpoint: None,
     })
     .await
     .expect("local stack starts");

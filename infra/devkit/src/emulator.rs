@@ -24,11 +24,17 @@ impl Emulator {
     /// Uses `AWS_ENDPOINT_URL` when set, else starts a new emulator.
     pub fn from_env_or_start() -> anyhow::Result<Self> {
         match std::env::var("AWS_ENDPOINT_URL") {
-            Ok(url) if !url.trim().is_empty() => Ok(Self {
-                endpoint: url.trim().trim_end_matches('/').to_owned(),
-                process: None,
-            }),
+            Ok(url) if !url.trim().is_empty() => Ok(Self::external(&url)),
             _ => Self::start(),
+        }
+    }
+
+    /// An emulator (or a proxy in front of one) someone else runs at `endpoint`; dropping this
+    /// leaves it running.
+    pub fn external(endpoint: &str) -> Self {
+        Self {
+            endpoint: endpoint.trim().trim_end_matches('/').to_owned(),
+            process: None,
         }
     }
 

@@ -47,6 +47,7 @@ async fn main() -> anyhow::Result<()> {
         clerk: clerk_options.clone(),
         local_clerk: local_stack::clerk::LocalClerkOptions::from_env()?,
         metrics_file: Some(local_stack::metrics_file()),
+        aws_endpoint: None,
     })
     .await?;
     stack.write_env_file(&env_file())?;

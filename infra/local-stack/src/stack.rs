@@ -37,6 +37,9 @@ pub struct StackOptions {
     pub local_clerk: clerk::LocalClerkOptions,
     /// Where the functions' metrics documents are appended (one JSON line each); none: dropped.
     pub metrics_file: Option<PathBuf>,
+    /// An AWS endpoint to use instead of starting an emulator (one already running, or a proxy
+    /// in front of one); none: `AWS_ENDPOINT_URL` if set, else a new emulator.
+    pub aws_endpoint: Option<String>,
 }
 
 /// A running stack. Dropping it stops the gateway and the emulator it started.
@@ -54,11 +57,14 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// Starts (or joins, with `AWS_ENDPOINT_URL`) the emulator, provisions the resources, wires
+    /// Starts (or joins, with `aws_endpoint` or `AWS_ENDPOINT_URL`) the emulator, provisions the resources, wires
     /// the functions with the same environment variables the SAM template gives them, and
     /// serves the gateway.
     pub async fn start(options: StackOptions) -> anyhow::Result<Self> {
-        let emulator = tokio::task::spawn_blocking(Emulator::from_env_or_start).await??;
+        let emulator = match &options.aws_endpoint {
+            Some(endpoint) => Emulator::external(endpoint),
+            None => tokio::task::spawn_blocking(Emulator::from_env_or_start).await??,
+        };
         let sdk = emulator.sdk_config().await;
         let resources = provision(&sdk, options.names.clone(), &options.webhook_secrets).await?;
 

@@ -37,6 +37,7 @@ async fn with_your_clerk_and_no_secret_key_unknown_users_are_404_and_devtool_rea
         },
         local_clerk: Default::default(),
         metrics_file: None,
+        aws_endpoint: None,
     })
     .await
     .expect("local stack starts");
@@ -102,6 +103,7 @@ async fn devtool_signs_with_the_secret_the_running_stack_stores_without_it_in_th
         clerk: ClerkOptions::default(),
         local_clerk: Default::default(),
         metrics_file: None,
+        aws_endpoint: None,
     })
     .await
     .expect("local stack starts");

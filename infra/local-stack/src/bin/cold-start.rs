@@ -171,6 +171,7 @@ async fn main() -> anyhow::Result<()> {
         clerk: ClerkOptions::default(),
         local_clerk: Default::default(),
         metrics_file: None,
+        aws_endpoint: None,
     })
     .await?;
     let clerk = stack.local_clerk.clone().context("the local Clerk runs")?;
