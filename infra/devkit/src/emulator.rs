@@ -1,4 +1,7 @@
-//! The local AWS emulator: moto's server, run from the project's venv on a free loopback port.
+//! The local AWS emulator: moto's server, run from the project's venv on free loopback ports, one
+//! process for SQS and one for the rest behind one endpoint ([`front`]).
+
+pub mod front;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -17,7 +20,77 @@ pub const SECRET_ACCESS_KEY: &str = "local-dev-secret-key";
 /// dropped, or when this process exits, whichever comes first.
 pub struct Emulator {
     endpoint: String,
-    process: Option<(Child, ChildStdin)>,
+    process: Option<Running>,
+}
+
+/// What [`Emulator::start`] started.
+struct Running {
+    _front: front::Front,
+    servers: Vec<Server>,
+}
+
+/// One moto process, serving every service, of which it is sent one share (`role`).
+struct Server {
+    role: &'static str,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    port: u16,
+}
+
+impl Server {
+    fn spawn(role: &'static str) -> anyhow::Result<Self> {
+        let root = crate::workspace_root();
+        let python = std::env::var_os("MOTO_PYTHON")
+            .map(Into::into)
+            .unwrap_or_else(|| root.join(".venv/bin/python"));
+        if !python.exists() {
+            bail!(
+                "{} not found: run `scripts/bootstrap.sh` (or `make setup`) to install the emulator",
+                python.display()
+            );
+        }
+        let mut child = Command::new(&python)
+            .arg(root.join("infra/devkit/moto_emulator.py"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting {}", python.display()))?;
+        let stdin = child.stdin.take();
+        Ok(Self {
+            role,
+            child,
+            stdin,
+            port: 0,
+        })
+    }
+
+    /// Waits for the process's `READY <port>` line.
+    fn ready(mut self) -> anyhow::Result<Self> {
+        let mut line = String::new();
+        BufReader::new(self.child.stdout.take().expect("piped"))
+            .read_line(&mut line)
+            .with_context(|| format!("reading the {} emulator's READY line", self.role))?;
+        self.port = line
+            .trim()
+            .strip_prefix("READY ")
+            .and_then(|p| p.parse::<u16>().ok())
+            .with_context(|| format!("the {} emulator did not start (said {line:?})", self.role))?;
+        Ok(self)
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Closing its stdin stops the process; kill it too in case it is stuck.
+        drop(self.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Emulator {
@@ -38,38 +111,23 @@ impl Emulator {
         }
     }
 
-    /// Starts moto on a free port and waits until it accepts requests.
+    /// Starts the emulator, one moto process for SQS and one for every other service, each on a
+    /// free port, behind one [`front::Front`] endpoint; waits until both accept requests.
     pub fn start() -> anyhow::Result<Self> {
-        let root = crate::workspace_root();
-        let python = std::env::var_os("MOTO_PYTHON")
-            .map(Into::into)
-            .unwrap_or_else(|| root.join(".venv/bin/python"));
-        if !python.exists() {
-            bail!(
-                "{} not found: run `scripts/bootstrap.sh` (or `make setup`) to install the emulator",
-                python.display()
-            );
-        }
-        let mut child = Command::new(&python)
-            .arg(root.join("infra/devkit/moto_emulator.py"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .with_context(|| format!("starting {}", python.display()))?;
-        let stdin = child.stdin.take().expect("piped");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("piped"))
-            .read_line(&mut line)
-            .context("reading the emulator's READY line")?;
-        let port = line
-            .trim()
-            .strip_prefix("READY ")
-            .and_then(|p| p.parse::<u16>().ok())
-            .with_context(|| format!("emulator did not start (said {line:?})"))?;
+        // Both processes import moto at once (a second or so each): start both, then wait.
+        let sqs = Server::spawn("sqs")?;
+        let rest = Server::spawn("rest")?;
+        let (sqs, rest) = (sqs.ready()?, rest.ready()?);
+        let front = front::Front::start(front::Upstreams {
+            sqs: sqs.endpoint(),
+            rest: rest.endpoint(),
+        })?;
         Ok(Self {
-            endpoint: format!("http://127.0.0.1:{port}"),
-            process: Some((child, stdin)),
+            endpoint: front.endpoint(),
+            process: Some(Running {
+                _front: front,
+                servers: vec![sqs, rest],
+            }),
         })
     }
 
@@ -122,12 +180,21 @@ pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
         .await
 }
 
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        if let Some((mut child, stdin)) = self.process.take() {
-            drop(stdin);
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+impl Emulator {
+    /// The emulator processes' own endpoints, by role (`sqs`, `rest`), for measuring them apart;
+    /// empty for an external emulator.
+    pub fn backends(&self) -> Vec<(&'static str, String)> {
+        self.process
+            .iter()
+            .flat_map(|p| p.servers.iter().map(|s| (s.role, s.endpoint())))
+            .collect()
+    }
+
+    /// The emulator processes' ids, by role, for reading their CPU time; empty for an external one.
+    pub fn pids(&self) -> Vec<(&'static str, u32)> {
+        self.process
+            .iter()
+            .flat_map(|p| p.servers.iter().map(|s| (s.role, s.child.id())))
+            .collect()
     }
 }

@@ -23,7 +23,12 @@ pub struct Mapping {
     pub batch_size: i32,
     /// Long-poll wait per `ReceiveMessage` (seconds, ≤ 20).
     pub wait_seconds: i32,
+    /// Concurrent pollers, each with one batch in flight: the sync function's concurrency.
+    pub pollers: usize,
 }
+
+/// The template's `SyncMaxConcurrency` default: at most this many sync invocations at once.
+pub const DEFAULT_POLLERS: usize = 5;
 
 impl Mapping {
     pub fn new(queue_url: impl Into<String>, queue_arn: impl Into<String>) -> Self {
@@ -32,22 +37,26 @@ impl Mapping {
             queue_arn: queue_arn.into(),
             batch_size: 10,
             wait_seconds: 20,
+            pollers: DEFAULT_POLLERS,
         }
     }
 }
 
-/// A running poller; dropping it stops it.
+/// Running pollers; dropping them stops them.
 pub struct Poller {
-    task: tokio::task::JoinHandle<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for Poller {
     fn drop(&mut self) {
-        self.task.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
     }
 }
 
-/// Starts polling `mapping.queue_url` into `function` until the returned [`Poller`] is dropped.
+/// Starts `mapping.pollers` pollers of `mapping.queue_url` into `function`, as Lambda runs up to
+/// the mapping's maximum concurrency at once, until the returned [`Poller`] is dropped.
 pub fn spawn(sdk: &SdkConfig, mapping: Mapping, function: JsonFn) -> Poller {
     // A long poll outlasts the usual operation timeout; give it the wait plus a margin.
     let long_poll = Duration::from_secs(mapping.wait_seconds.max(0) as u64 + 5);
@@ -62,18 +71,23 @@ pub fn spawn(sdk: &SdkConfig, mapping: Mapping, function: JsonFn) -> Poller {
             )
             .build(),
     );
-    let task = tokio::spawn(async move {
-        loop {
-            if let Err(e) = poll_once(&sqs, &mapping, &function).await {
-                tracing::warn!(
-                    error = format!("{e:#}"),
-                    "event source mapping: poll failed"
-                );
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-    });
-    Poller { task }
+    let tasks = (0..mapping.pollers.max(1))
+        .map(|_| {
+            let (sqs, mapping, function) = (sqs.clone(), mapping.clone(), function.clone());
+            tokio::spawn(async move {
+                loop {
+                    if let Err(e) = poll_once(&sqs, &mapping, &function).await {
+                        tracing::warn!(
+                            error = format!("{e:#}"),
+                            "event source mapping: poll failed"
+                        );
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            })
+        })
+        .collect();
+    Poller { tasks }
 }
 
 /// One receive → invoke → delete round. Returns how many messages were received.

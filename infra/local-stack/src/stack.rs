@@ -160,6 +160,11 @@ impl Stack {
         self.emulator.endpoint()
     }
 
+    /// The emulator processes this stack started, by role, for reading their CPU time.
+    pub fn emulator_pids(&self) -> Vec<(&'static str, u32)> {
+        self.emulator.pids()
+    }
+
     /// Whether queued events are being fed to the sync function.
     pub fn syncing(&self) -> bool {
         self.poller.is_some()
