@@ -27,6 +27,7 @@ async fn spawn_stack_with(sync: bool, clerk: ClerkOptions) -> TestStack {
         local_clerk: Default::default(),
         metrics_file: None,
         aws_endpoint: None,
+        sync_pollers: devkit::poller::DEFAULT_POLLERS,
     })
     .await
     .expect("local stack starts");

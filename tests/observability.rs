@@ -257,6 +257,7 @@ async fn a_scenario_counts_what_happened_correlates_every_line_and_logs_nothing_
         local_clerk: Default::default(),
         metrics_file: Some(metrics_file.clone()),
         aws_endpoint: None,
+        sync_pollers: devkit::poller::DEFAULT_POLLERS,
     })
     .await
     .expect("local stack starts");

@@ -121,6 +121,7 @@ async fn the_smoke_binary_built_on_its_own_passes_over_https_trusting_only_ssl_c
             local_clerk: Default::default(),
             metrics_file: None,
             aws_endpoint: None,
+            sync_pollers: devkit::poller::DEFAULT_POLLERS,
         })
     );
     let stack = stack.expect("local stack starts");

@@ -68,6 +68,7 @@ async fn the_readme_walkthrough_shows_what_each_step_says_and_ends_with_the_smok
         local_clerk: Default::default(),
         metrics_file: Some(dir.join("metrics.jsonl")),
         aws_endpoint: None,
+        sync_pollers: devkit::poller::DEFAULT_POLLERS,
     })
     .await
     .expect("local stack starts");

@@ -30,6 +30,8 @@ pub struct Setup {
     pub visibility_timeout_seconds: Option<u32>,
     /// Seeds the proxy's faults.
     pub seed: u64,
+    /// Concurrent pollers of the events queue (default: the template's `SyncMaxConcurrency`).
+    pub sync_pollers: Option<usize>,
 }
 
 impl Harness {
@@ -54,6 +56,9 @@ impl Harness {
             local_clerk: Default::default(),
             metrics_file: None,
             aws_endpoint: proxy.as_ref().map(FaultProxy::endpoint),
+            sync_pollers: setup
+                .sync_pollers
+                .unwrap_or(devkit::poller::DEFAULT_POLLERS),
         })
         .await?;
         let direct = emulator

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use load::Options;
+use load::faults::Plan;
 use load::harness::{Harness, Setup};
 use load::model::Size;
 use load::report::{Cpu, cpu_seconds};
@@ -32,6 +33,16 @@ struct Args {
     /// Seconds the stack may take to converge after the last 2xx.
     #[arg(long, default_value_t = 600)]
     converge_timeout: u64,
+    /// Concurrent sync invocations (the template's SyncMaxConcurrency; 5).
+    #[arg(long)]
+    sync_concurrency: Option<usize>,
+    /// Put a fault proxy between the stack and the emulator: 5 % throttling, 2 % 5xx, 2 % resets
+    /// before and 2 % after forwarding, for DynamoDB and SQS, and a full outage window.
+    #[arg(long)]
+    faults: bool,
+    /// With --faults: the outage's length, from 10 s into the run.
+    #[arg(long, default_value_t = 10)]
+    outage_seconds: u64,
     /// Also write the figures as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -58,7 +69,18 @@ async fn main() -> anyhow::Result<()> {
         "load: starting a local stack, then {} deliveries for {} users at concurrency {}",
         size.deliveries, size.users, args.concurrency
     );
-    let harness = Harness::start(Setup::default()).await?;
+    let harness = Harness::start(Setup {
+        sync_pollers: args.sync_concurrency,
+        faults: args.faults,
+        // A message failed by a fault is retried after this, as Lambda would after the
+        // template's 180 s: shorter, so that a fault run converges in minutes.
+        visibility_timeout_seconds: args.faults.then_some(10),
+        seed: args.seed,
+    })
+    .await?;
+    if let Some(proxy) = &harness.proxy {
+        proxy.set_plan(Plan::mixed());
+    }
     let mut processes = vec![("local stack and load".to_owned(), std::process::id())];
     processes.extend(
         harness
@@ -70,17 +92,42 @@ async fn main() -> anyhow::Result<()> {
         .iter()
         .map(|(_, pid)| cpu_seconds(*pid).unwrap_or(0.0))
         .collect();
-    let outcome = load::run(
-        &harness.target,
-        &Options {
-            size,
-            concurrency: args.concurrency,
-            retry: Default::default(),
-            converge_timeout: Duration::from_secs(args.converge_timeout),
-        },
-    )
-    .await?;
+    let options = Options {
+        size,
+        concurrency: args.concurrency,
+        retry: Default::default(),
+        converge_timeout: Duration::from_secs(args.converge_timeout),
+    };
+    let outage = async {
+        if let Some(proxy) = &harness.proxy {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            eprintln!("load: outage for {} s", args.outage_seconds);
+            proxy.set_plan(Plan {
+                outage: true,
+                ..Plan::default()
+            });
+            tokio::time::sleep(Duration::from_secs(args.outage_seconds)).await;
+            proxy.set_plan(Plan::mixed());
+            eprintln!("load: outage over");
+        }
+    };
+    let (outcome, ()) = tokio::join!(load::run(&harness.target, &options), outage);
+    let outcome = outcome?;
     let mut report = outcome.report;
+    let mut queued_as_answered = true;
+    if let Some(proxy) = &harness.proxy {
+        proxy.set_plan(Plan::default());
+        report.faults = proxy.injected().into_iter().collect();
+        let sends = proxy.sends_answered_ok();
+        report.sends_answered_ok = Some(sends);
+        queued_as_answered = sends == outcome.accepted as u64;
+        if !queued_as_answered {
+            eprintln!(
+                "load: {} deliveries answered 2xx but {sends} SendMessage calls answered OK",
+                outcome.accepted
+            );
+        }
+    }
     report.cpu = processes
         .iter()
         .zip(before)
@@ -94,7 +141,7 @@ async fn main() -> anyhow::Result<()> {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
     }
     harness.stop().await;
-    if !outcome.verdict.converged() {
+    if !outcome.verdict.converged() || !queued_as_answered {
         eprintln!("load: did NOT converge: {}", outcome.verdict);
         std::process::exit(1);
     }

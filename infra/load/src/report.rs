@@ -48,6 +48,9 @@ pub struct Report {
     pub cpu: Vec<Cpu>,
     /// Faults injected, by kind (fault runs only).
     pub faults: Vec<(String, u64)>,
+    /// `SendMessage` calls the fault proxy saw answered OK (fault runs only): must equal the
+    /// deliveries answered 2xx.
+    pub sends_answered_ok: Option<u64>,
     pub verdict: String,
     pub converged: bool,
 }
@@ -98,6 +101,7 @@ impl Report {
                 / 10.0,
             cpu: Vec::new(),
             faults: Vec::new(),
+            sends_answered_ok: None,
             verdict: verdict.to_string(),
             converged: verdict.converged(),
         }
@@ -142,6 +146,9 @@ impl fmt::Display for Report {
         }
         for (kind, n) in &self.faults {
             writeln!(f, "| faults injected: {kind} | {n} |")?;
+        }
+        if let Some(sends) = self.sends_answered_ok {
+            writeln!(f, "| SendMessage answered OK (at the proxy) | {sends} |")?;
         }
         writeln!(f, "| oracle | {} |", self.verdict)?;
         Ok(())

@@ -5,6 +5,29 @@ use devkit::resources::{MAX_RECEIVE_COUNT, Names};
 use devkit::signing::DEV_WEBHOOK_SECRET;
 use local_stack::{ClerkOptions, Stack, StackOptions, env_file, outputs_file};
 
+/// A whole number from the environment variable `name`, within `range`; `default` when unset.
+fn env_number(
+    name: &str,
+    range: std::ops::RangeInclusive<u32>,
+    default: u32,
+) -> anyhow::Result<u32> {
+    match std::env::var(name) {
+        Ok(n) if !n.trim().is_empty() => n
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{name} must be a number from {} to {}",
+                    range.start(),
+                    range.end()
+                )
+            }),
+        _ => Ok(default),
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     clerk_sync::telemetry::init();
@@ -42,12 +65,23 @@ async fn main() -> anyhow::Result<()> {
     let stack = Stack::start(StackOptions {
         port,
         webhook_secrets: secrets,
-        names: Names::local(),
+        // A shorter visibility timeout retries a failed (or orphaned) message sooner.
+        names: Names::local().with_visibility_timeout(env_number(
+            "LOCAL_VISIBILITY_TIMEOUT_SECONDS",
+            0..=43_200,
+            devkit::resources::VISIBILITY_TIMEOUT_SECONDS,
+        )?),
         sync,
         clerk: clerk_options.clone(),
         local_clerk: local_stack::clerk::LocalClerkOptions::from_env()?,
         metrics_file: Some(local_stack::metrics_file()),
         aws_endpoint: None,
+        // How many sync invocations may run at once: the template's SyncMaxConcurrency.
+        sync_pollers: env_number(
+            "LOCAL_SYNC_CONCURRENCY",
+            1..=1000,
+            devkit::poller::DEFAULT_POLLERS as u32,
+        )? as usize,
     })
     .await?;
     stack.write_env_file(&env_file())?;
@@ -59,8 +93,8 @@ async fn main() -> anyhow::Result<()> {
     let r = &stack.resources;
     say(&format!("AWS emulator     {}", stack.endpoint()));
     say(&format!(
-        "events queue     {} (dead-letter queue {}, maxReceiveCount {MAX_RECEIVE_COUNT})",
-        r.names.queue, r.names.dead_letter_queue
+        "events queue     {} (dead-letter queue {}, maxReceiveCount {MAX_RECEIVE_COUNT}, visibility timeout {} s)",
+        r.names.queue, r.names.dead_letter_queue, r.names.visibility_timeout_seconds
     ));
     say(&format!(
         "signing secret   {} ({} secret(s), {secret_origin})",

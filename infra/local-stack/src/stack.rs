@@ -40,6 +40,9 @@ pub struct StackOptions {
     /// An AWS endpoint to use instead of starting an emulator (one already running, or a proxy
     /// in front of one); none: `AWS_ENDPOINT_URL` if set, else a new emulator.
     pub aws_endpoint: Option<String>,
+    /// Concurrent pollers of the events queue, each with one sync invocation in flight: the
+    /// template's `SyncMaxConcurrency` ([`devkit::poller::DEFAULT_POLLERS`] by default).
+    pub sync_pollers: usize,
 }
 
 /// A running stack. Dropping it stops the gateway and the emulator it started.
@@ -119,7 +122,10 @@ impl Stack {
         let poller = options.sync.then(|| {
             devkit::poller::spawn(
                 &sdk,
-                Mapping::new(&resources.queue_url, &resources.queue_arn),
+                Mapping {
+                    pollers: options.sync_pollers,
+                    ..Mapping::new(&resources.queue_url, &resources.queue_arn)
+                },
                 json_fn(sync::lambda_service(worker)),
             )
         });

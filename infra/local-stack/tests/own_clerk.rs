@@ -38,6 +38,7 @@ async fn with_your_clerk_and_no_secret_key_unknown_users_are_404_and_devtool_rea
         local_clerk: Default::default(),
         metrics_file: None,
         aws_endpoint: None,
+        sync_pollers: devkit::poller::DEFAULT_POLLERS,
     })
     .await
     .expect("local stack starts");
@@ -104,6 +105,7 @@ async fn devtool_signs_with_the_secret_the_running_stack_stores_without_it_in_th
         local_clerk: Default::default(),
         metrics_file: None,
         aws_endpoint: None,
+        sync_pollers: devkit::poller::DEFAULT_POLLERS,
     })
     .await
     .expect("local stack starts");

@@ -172,6 +172,7 @@ async fn main() -> anyhow::Result<()> {
         local_clerk: Default::default(),
         metrics_file: None,
         aws_endpoint: None,
+        sync_pollers: devkit::poller::DEFAULT_POLLERS,
     })
     .await?;
     let clerk = stack.local_clerk.clone().context("the local Clerk runs")?;
