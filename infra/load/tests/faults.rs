@@ -40,6 +40,7 @@ async fn harness(seed: u64) -> Harness {
         faults: true,
         visibility_timeout_seconds: Some(2),
         seed,
+        ..Setup::default()
     })
     .await
     .expect("the stack starts behind the fault proxy")
