@@ -12,7 +12,7 @@ export LOCAL_STATE_DIR
 # clerk-sync-ops on the running local stack (ENV=dev|staging|prod: on a deployed one instead).
 OPS := $(CARGO) run -q -p clerk-sync-ops -- $(if $(ENV),--env $(ENV))
 
-.PHONY: backfill reconcile redrive inspect resync help setup local test fmt lint lint-template lint-openapi build post queue event user events reset me get token watch invoke-webhook invoke-sync invoke-api bench deploy destroy smoke smoke-local cold-start fuzz
+.PHONY: backfill reconcile redrive inspect resync help setup local test fmt lint lint-template lint-openapi build post queue event user events reset me get token watch invoke-webhook invoke-sync invoke-api bench load load-faults deploy destroy smoke smoke-local cold-start fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -133,6 +133,15 @@ inspect: ## one event by svix id (SVIX_ID=msg_…) or a user's timeline (ID=user
 
 resync: ## fetch users from Clerk's Backend API and apply them (ID="user_… user_…")
 	$(OPS) resync $(ID)
+
+LOAD_ARGS = $(if $(USERS),--users $(USERS)) $(if $(DELIVERIES),--deliveries $(DELIVERIES)) $(if $(CONCURRENCY),--concurrency $(CONCURRENCY)) $(if $(SYNC_CONCURRENCY),--sync-concurrency $(SYNC_CONCURRENCY)) $(if $(SEED),--seed $(SEED)) $(if $(JSON),--json $(JSON))
+load: setup ## full-size load test on a fresh local stack: 500 users, 5,000 deliveries, C=32; zero-loss oracle (USERS= DELIVERIES= CONCURRENCY= SYNC_CONCURRENCY= SEED= JSON=)
+	$(CARGO) build --locked --profile bench -p load
+	target/release/load $(LOAD_ARGS)
+
+load-faults: setup ## the same through a fault proxy (throttling, 5xx, resets, a 10 s outage; OUTAGE=seconds); zero-loss oracle
+	$(CARGO) build --locked --profile bench -p load
+	target/release/load --faults $(if $(OUTAGE),--outage-seconds $(OUTAGE)) $(LOAD_ARGS)
 
 bench: ## criterion benchmarks (release profile)
 	$(CARGO) bench --workspace

@@ -7,6 +7,7 @@ leave orphaned servers behind.
 
 import functools
 import logging
+import os
 import sys
 import threading
 import time
@@ -97,7 +98,10 @@ def main() -> None:
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
     _serialize_dynamodb_requests()
     _serialize_sqs_requests()
-    _take_the_cheap_paths()
+    # MOTO_EMULATOR_PLAIN=1: moto's own paths, for measuring what the patches save
+    # (infra/devkit/bench/emulator.py --plain).
+    if os.environ.get("MOTO_EMULATOR_PLAIN") != "1":
+        _take_the_cheap_paths()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
