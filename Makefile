@@ -12,7 +12,7 @@ export LOCAL_STATE_DIR
 # clerk-sync-ops on the running local stack (ENV=dev|staging|prod: on a deployed one instead).
 OPS := $(CARGO) run -q -p clerk-sync-ops -- $(if $(ENV),--env $(ENV))
 
-.PHONY: backfill reconcile redrive inspect resync help setup local test fmt lint lint-template lint-openapi build post queue event user events reset me get token watch invoke-webhook invoke-sync invoke-api bench deploy destroy smoke smoke-local cold-start fuzz
+.PHONY: backfill reconcile redrive inspect resync help setup local test fmt lint lint-template lint-openapi build post queue event user events reset me get token watch invoke-webhook invoke-sync invoke-api bench bench-peers deploy destroy smoke smoke-local cold-start fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -136,3 +136,7 @@ resync: ## fetch users from Clerk's Backend API and apply them (ID="user_… use
 
 bench: ## criterion benchmarks (release profile)
 	$(CARGO) bench --workspace
+
+bench-peers: ## ours vs svix (Rust, Node, Python), @clerk/backend, jose, PyJWT on the same inputs, one table (ROUNDS=15, JSON=file; docs/benchmarks-peers.md)
+	@scripts/bootstrap-bench.sh
+	$(CARGO) run --release --locked -q -p bench --bin peers -- $(if $(ROUNDS),--rounds $(ROUNDS)) $(if $(JSON),--json $(JSON))
