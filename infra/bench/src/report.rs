@@ -1,5 +1,5 @@
-//! The results: one markdown table (min/median/max µs per call, and each median against ours in
-//! the same group) and the JSON report `--json` writes.
+//! The results: one markdown table (min/median/max µs per call, and each median and minimum
+//! against ours in the same group) and the JSON report `--json` writes.
 
 use std::fmt::Write as _;
 
@@ -34,11 +34,13 @@ pub struct Row {
     /// This median over the baseline's median (2.0: twice as slow as ours); `None` without a
     /// baseline in the group.
     pub vs_ours: Option<f64>,
+    /// The same for the minimums: the least disturbed rounds, steadier on a loaded machine.
+    pub min_vs_ours: Option<f64>,
     pub rounds_us: Vec<f64>,
 }
 
 /// Summarises each measurement, groups them (webhook first, each group in the order measured)
-/// and divides each median by its group's baseline median. Measurements without samples are
+/// and divides each median (and minimum) by its group's baseline median (and minimum). Measurements without samples are
 /// left out.
 pub fn rows(measurements: &[Measurement]) -> Vec<Row> {
     let mut rows: Vec<Row> = measurements
@@ -54,23 +56,24 @@ pub fn rows(measurements: &[Measurement]) -> Vec<Row> {
                 median_us: s.median,
                 max_us: s.max,
                 vs_ours: None,
+                min_vs_ours: None,
                 rounds_us: m.rounds_us.clone(),
             })
         })
         .collect();
     // Stable: within a group the order stays the order measured.
     rows.sort_by_key(|r| r.group);
-    let baselines: Vec<(Group, f64)> = rows
+    let baselines: Vec<(Group, f64, f64)> = rows
         .iter()
         .filter(|r| r.baseline)
-        .map(|r| (r.group, r.median_us))
+        .map(|r| (r.group, r.median_us, r.min_us))
         .collect();
+    let over = |value: f64, of: f64| (of > 0.0).then(|| value / of);
     for row in &mut rows {
-        row.vs_ours = baselines
-            .iter()
-            .find(|(group, _)| *group == row.group)
-            .filter(|(_, median)| *median > 0.0)
-            .map(|(_, median)| row.median_us / median);
+        if let Some((_, median, min)) = baselines.iter().find(|(g, ..)| *g == row.group) {
+            row.vs_ours = over(row.median_us, *median);
+            row.min_vs_ours = over(row.min_us, *min);
+        }
     }
     rows
 }
@@ -98,8 +101,8 @@ pub fn ratio(vs_ours: Option<f64>) -> String {
 /// The markdown table of `rows`.
 pub fn table(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| what | implementation | runtime | min µs/op | median µs/op | max µs/op | median vs ours |\n\
-         |---|---|---|---:|---:|---:|---:|\n",
+        "| what | implementation | runtime | min µs/op | median µs/op | max µs/op | median vs ours | min vs ours |\n\
+         |---|---|---|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
         let name = if r.baseline {
@@ -109,14 +112,15 @@ pub fn table(rows: &[Row]) -> String {
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
             r.group.label(),
             name,
             r.runtime,
             micros(r.min_us),
             micros(r.median_us),
             micros(r.max_us),
-            ratio(r.vs_ours)
+            ratio(r.vs_ours),
+            ratio(r.min_vs_ours)
         );
     }
     out
@@ -171,10 +175,20 @@ mod tests {
     }
 
     #[test]
+    fn each_minimum_is_divided_by_the_baseline_minimum() {
+        let rows = rows(&[
+            m(Group::Webhook, "ours", true, &[2.0, 9.0, 9.0]),
+            m(Group::Webhook, "peer", false, &[5.0, 6.0, 7.0]),
+        ]);
+        assert_eq!(rows[1].min_vs_ours, Some(2.5));
+        assert_eq!(rows[1].vs_ours, Some(6.0 / 9.0));
+    }
+
+    #[test]
     fn a_group_without_a_baseline_has_no_ratios() {
         let rows = rows(&[m(Group::Token, "peer", false, &[1.0])]);
-        assert_eq!(rows[0].vs_ours, None);
-        assert!(table(&rows).contains("| – |"));
+        assert_eq!((rows[0].vs_ours, rows[0].min_vs_ours), (None, None));
+        assert!(table(&rows).contains("| – | – |"));
     }
 
     #[test]
@@ -197,11 +211,11 @@ mod tests {
         assert_eq!(lines.len(), 4, "{table}");
         assert_eq!(
             lines[2],
-            "| webhook | **ours** | test | 2.00 | 3.00 | 4.00 | 1.00× |"
+            "| webhook | **ours** | test | 2.00 | 3.00 | 4.00 | 1.00× | 1.00× |"
         );
         assert_eq!(
             lines[3],
-            "| webhook | svix | test | 9.00 | 10.5 | 12.0 | 3.50× |"
+            "| webhook | svix | test | 9.00 | 10.5 | 12.0 | 3.50× | 4.50× |"
         );
     }
 
