@@ -100,7 +100,7 @@ fn main() -> anyhow::Result<()> {
     let rows = rows(&measurements);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
-        "{} rounds of {} webhook / {} token verifications, {} cores; median vs ours: >1 is slower than ours\n",
+        "{} rounds of {} webhook / {} token verifications, {} cores; vs ours: >1 is slower than ours\n",
         plan.rounds, plan.webhook_iterations, plan.token_iterations, cores
     );
     print!("{}", table(&rows));
