@@ -12,7 +12,7 @@ export LOCAL_STATE_DIR
 # clerk-sync-ops on the running local stack (ENV=dev|staging|prod: on a deployed one instead).
 OPS := $(CARGO) run -q -p clerk-sync-ops -- $(if $(ENV),--env $(ENV))
 
-.PHONY: backfill reconcile redrive inspect resync help setup local test fmt lint lint-template lint-openapi build post queue event user events reset me get token watch invoke-webhook invoke-sync invoke-api bench load load-faults deploy destroy smoke smoke-local cold-start fuzz
+.PHONY: backfill reconcile redrive inspect resync help setup local test fmt lint lint-template lint-openapi build post queue event user events reset me get token watch invoke-webhook invoke-sync invoke-api bench bench-micro bench-peers bench-emulator load load-faults deploy destroy smoke smoke-local cold-start fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -136,12 +136,27 @@ resync: ## fetch users from Clerk's Backend API and apply them (ID="user_… use
 
 LOAD_ARGS = $(if $(USERS),--users $(USERS)) $(if $(DELIVERIES),--deliveries $(DELIVERIES)) $(if $(CONCURRENCY),--concurrency $(CONCURRENCY)) $(if $(SYNC_CONCURRENCY),--sync-concurrency $(SYNC_CONCURRENCY)) $(if $(SEED),--seed $(SEED)) $(if $(JSON),--json $(JSON))
 load: setup ## full-size load test on a fresh local stack: 500 users, 5,000 deliveries, C=32; zero-loss oracle (USERS= DELIVERIES= CONCURRENCY= SYNC_CONCURRENCY= SEED= JSON=)
-	$(CARGO) build --locked --profile bench -p load
+	$(CARGO) build --locked --release -p load
 	target/release/load $(LOAD_ARGS)
 
 load-faults: setup ## the same through a fault proxy (throttling, 5xx, resets, a 10 s outage; OUTAGE=seconds); zero-loss oracle
-	$(CARGO) build --locked --profile bench -p load
+	$(CARGO) build --locked --release -p load
 	target/release/load --faults $(if $(OUTAGE),--outage-seconds $(OUTAGE)) $(LOAD_ARGS)
 
-bench: ## criterion benchmarks (release profile)
-	$(CARGO) bench --workspace
+bench: setup ## every benchmark table of BENCHMARKS.md in one run: micro, peers, emulator, cold start, load, load with faults (~45 min the first time, builds included)
+	$(MAKE) bench-micro
+	$(MAKE) bench-peers
+	$(MAKE) bench-emulator
+	$(MAKE) cold-start
+	$(MAKE) load
+	$(MAKE) load-faults
+
+bench-micro: ## criterion benchmarks (release profile): verify-and-prepare, token verification, sync batch
+	$(CARGO) bench --workspace --locked
+
+bench-emulator: setup ## the emulator's SQS and DynamoDB calls alone, as the project runs moto and without its patches (BACKLOG=1000 PUTS=2000)
+	$(VENV)/bin/python infra/devkit/bench/emulator.py --plain $(if $(BACKLOG),--backlog $(BACKLOG)) $(if $(PUTS),--puts $(PUTS))
+
+bench-peers: ## ours vs svix (Rust, Node, Python), @clerk/backend, jose, PyJWT on the same inputs, one table (ROUNDS=15, JSON=file; docs/benchmarks-peers.md)
+	@scripts/bootstrap-bench.sh
+	$(CARGO) run --release --locked -q -p bench --bin peers -- $(if $(ROUNDS),--rounds $(ROUNDS)) $(if $(JSON),--json $(JSON))

@@ -3,9 +3,8 @@
 # a Python venv at ./.venv with the pinned tools of infra/requirements.txt.
 # Idempotent: a stamp holding the requirements' hash skips pip when nothing changed.
 #
-# Package downloads can be cut off mid-file (seen in CI: a 14 MB wheel stopping at 7.3 MB on every
-# resume), so each pip step is retried as a whole, with backoff, before giving up. Re-running pip is
-# cheap: whatever an earlier attempt installed is kept.
+# Package downloads can be cut off mid-file, so each pip step is retried as a whole, with backoff,
+# before giving up (scripts/lib/retry.sh).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv"
@@ -14,6 +13,10 @@ stamp="$venv/.requirements.sha256"
 python="${PYTHON:-python3}"
 attempts="${BOOTSTRAP_ATTEMPTS:-6}"
 backoff="${BOOTSTRAP_BACKOFF_SECONDS:-5}"
+retry_who=bootstrap
+retry_hint="check the network to PyPI and run make setup again"
+# shellcheck source=lib/retry.sh
+source "$root/scripts/lib/retry.sh"
 
 want="$(sha256sum "$req" | cut -d' ' -f1)"
 if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
@@ -31,21 +34,6 @@ pip() {
   fi
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
     --timeout 60 "${extra[@]}" "$@"
-}
-
-with_retries() {
-  local what="$1"; shift
-  local attempt=1 wait="$backoff"
-  until "$@"; do
-    if (( attempt >= attempts )); then
-      echo "bootstrap: $what failed $attempts times; check the network to PyPI and run make setup again" >&2
-      return 1
-    fi
-    echo "bootstrap: $what failed (attempt $attempt of $attempts); retrying in ${wait}s" >&2
-    sleep "$wait"
-    attempt=$((attempt + 1))
-    wait=$((wait * 2 > 60 ? 60 : wait * 2))
-  done
 }
 
 tools="$(grep -Ev '^[[:space:]]*(#|$)' "$req" | tr '\n' ' ')"

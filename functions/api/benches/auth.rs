@@ -1,28 +1,19 @@
 //! Token verification: header, RS256 signature (aws-lc-rs) and claims of a Clerk-shaped session
-//! token, with the key already in hand (PEM, or a warm JWKS cache).
+//! token, with the key already in hand (PEM, or a warm JWKS cache). The token comes from
+//! `devkit::bench_inputs`, as in `make bench-peers`.
 
 use std::hint::black_box;
 
-use clerk_sync::domain::auth::{AdminClaim, BearerToken, TokenPolicy, VerificationKeys, verify};
+use clerk_sync::domain::auth::{BearerToken, VerificationKeys, verify};
 use criterion::{Criterion, criterion_group, criterion_main};
-use devkit::tokens::{DevKeys, LOCAL_AZP, LOCAL_ISSUER};
+use devkit::bench_inputs::TokenInput;
 
 fn bench(c: &mut Criterion) {
-    let keys = DevKeys::generate();
-    let pinned = VerificationKeys::from_pem(&keys.public_pem).unwrap();
-    let jwks = VerificationKeys::from_jwks(keys.jwks.to_string().as_bytes()).unwrap();
-    let policy = TokenPolicy {
-        issuer: Some(LOCAL_ISSUER.to_owned()),
-        authorized_parties: Some(vec![LOCAL_AZP.to_owned()]),
-        leeway_seconds: 5,
-        admin: Some(AdminClaim::parse("o.rol=admin").unwrap()),
-        refuse_pending_sessions: true,
-    };
-    let mut claims = keys.claims("user_35kQ7zvT0cWnHq1d2xXy9RbLmAa");
-    claims["o"] =
-        serde_json::json!({"id": "org_1", "slg": "acme", "rol": "admin", "per": "read,write"});
-    claims["exp"] = (devkit::signing::now() + 3600).into();
-    let token = keys.sign(&claims);
+    let input = TokenInput::minted_now();
+    let pinned = VerificationKeys::from_pem(&input.public_pem).unwrap();
+    let jwks = VerificationKeys::from_jwks(input.jwks.to_string().as_bytes()).unwrap();
+    let policy = input.policy();
+    let authorization = input.authorization();
     let now = devkit::signing::now();
 
     let mut group = c.benchmark_group("api");
@@ -30,8 +21,7 @@ fn bench(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter(|| {
                 let bearer =
-                    BearerToken::from_authorization(Some(black_box(&format!("Bearer {token}"))))
-                        .unwrap();
+                    BearerToken::from_authorization(Some(black_box(&authorization))).unwrap();
                 let principal = verify(&bearer, key_set, &policy, now).unwrap();
                 assert!(principal.is_admin);
                 principal

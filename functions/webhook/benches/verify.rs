@@ -1,42 +1,27 @@
 //! Verify-and-prepare of a ~4 KiB `user.updated` webhook: header parsing, Svix signature,
 //! envelope parse and the allow-list check — everything the webhook does before `SendMessage`.
+//! The delivery comes from `devkit::bench_inputs`, as in `make bench-peers`.
 
 use std::hint::black_box;
 
 use clerk_sync::adapters::svix::{WebhookKeys, verify_and_prepare};
 use clerk_sync::domain::webhook::EventTypeFilter;
 use criterion::{Criterion, criterion_group, criterion_main};
-use devkit::signing::sign_now;
+use devkit::bench_inputs::WebhookInput;
 use secrecy::SecretString;
 
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-const RETIRING: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
-
-/// The `user.updated` fixture with public metadata grown until the body is ~4 KiB.
-fn four_kib_user_updated() -> String {
-    let mut event: serde_json::Value =
-        serde_json::from_str(&devkit::fixture("user.updated")).unwrap();
-    let mut i = 0;
-    while serde_json::to_string_pretty(&event).unwrap().len() < 4096 {
-        event["data"]["public_metadata"][format!("preference_{i}")] =
-            format!("value-{i}-lorem-ipsum").into();
-        i += 1;
-    }
-    serde_json::to_string_pretty(&event).unwrap()
-}
-
 fn bench(c: &mut Criterion) {
-    let body = four_kib_user_updated();
-    assert!(
-        (4096..4400).contains(&body.len()),
-        "body is {} bytes",
-        body.len()
-    );
-    let headers = sign_now(SECRET, &body);
+    let input = WebhookInput::signed_now();
+    let body = input.body.as_bytes();
+    let headers = input.headers();
     let filter = EventTypeFilter::default();
-    let one = WebhookKeys::parse(&SecretString::from(SECRET.to_owned())).unwrap();
+    let one = WebhookKeys::parse(&SecretString::from(input.secret.clone())).unwrap();
     // During a rotation the matching secret may be the second one tried.
-    let two = WebhookKeys::parse(&SecretString::from(format!("{RETIRING} {SECRET}"))).unwrap();
+    let two = WebhookKeys::parse(&SecretString::from(format!(
+        "{} {}",
+        input.retiring_secret, input.secret
+    )))
+    .unwrap();
 
     let mut group = c.benchmark_group("webhook");
     for (name, keys) in [
@@ -45,9 +30,7 @@ fn bench(c: &mut Criterion) {
     ] {
         group.bench_function(name, |b| {
             b.iter(|| {
-                let event =
-                    verify_and_prepare(black_box(&headers), black_box(body.as_bytes()), keys)
-                        .unwrap();
+                let event = verify_and_prepare(black_box(&headers), black_box(body), keys).unwrap();
                 assert!(filter.allows(&event.event_type));
                 black_box(event)
             })
@@ -55,12 +38,9 @@ fn bench(c: &mut Criterion) {
     }
     // The reference: the bare svix crate verifying the same request (no header parsing of our
     // own, no envelope, no allow-list), measured in the same run.
-    let bare = svix::webhooks::Webhook::new(SECRET).unwrap();
+    let bare = svix::webhooks::Webhook::new(&input.secret).unwrap();
     group.bench_function("reference_bare_svix_verify_4kib", |b| {
-        b.iter(|| {
-            bare.verify(black_box(body.as_bytes()), black_box(&headers))
-                .unwrap()
-        })
+        b.iter(|| bare.verify(black_box(body), black_box(&headers)).unwrap())
     });
     group.finish();
 }

@@ -2,6 +2,7 @@
 //! API Gateway events, shared by the local stack, the dev tool and the tests.
 
 pub mod apigw;
+pub mod bench_inputs;
 pub mod clerk;
 pub mod counting;
 pub mod emulator;
