@@ -10,6 +10,7 @@ use aws_config::SdkConfig;
 use clerk_sync::adapters::dynamodb::{DynamoUserStore, event_log, users};
 use clerk_sync::domain::user::{Stored, UserEvent, UserId};
 use clerk_sync::ports::UserStore;
+use clerk_sync_ops::aws::dead_letters::Queues;
 use futures_util::StreamExt;
 
 use crate::model::{Final, Model};
@@ -95,7 +96,8 @@ impl fmt::Display for Verdict {
 /// Reads a stack's state and judges it against a model.
 pub struct Oracle {
     dynamodb: aws_sdk_dynamodb::Client,
-    sqs: aws_sdk_sqs::Client,
+    /// The stack's two queues, read as the operations tools read them.
+    queues: Queues,
     tables: Tables,
 }
 
@@ -103,7 +105,11 @@ impl Oracle {
     pub fn new(sdk: &SdkConfig, tables: Tables) -> Self {
         Self {
             dynamodb: aws_sdk_dynamodb::Client::new(sdk),
-            sqs: aws_sdk_sqs::Client::new(sdk),
+            queues: Queues::new(
+                aws_sdk_sqs::Client::new(sdk),
+                &tables.dead_letter_queue_url,
+                &tables.queue_url,
+            ),
             tables,
         }
     }
@@ -189,25 +195,8 @@ impl Oracle {
 
     /// Messages on a queue, visible or in flight.
     async fn depth(&self, url: &str) -> anyhow::Result<u64> {
-        use aws_sdk_sqs::types::QueueAttributeName as A;
-        let attributes = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(A::ApproximateNumberOfMessages)
-            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await
-            .with_context(|| format!("reading the depth of {url}"))?
-            .attributes
-            .unwrap_or_default();
-        let count = |name: A| -> u64 {
-            attributes
-                .get(&name)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0)
-        };
-        Ok(count(A::ApproximateNumberOfMessages) + count(A::ApproximateNumberOfMessagesNotVisible))
+        let (visible, in_flight) = self.queues.depth(url).await?;
+        Ok((visible + in_flight).max(0) as u64)
     }
 
     /// The svix ids in the event log.
