@@ -12,7 +12,7 @@ export LOCAL_STATE_DIR
 # clerk-sync-ops on the running local stack (ENV=dev|staging|prod: on a deployed one instead).
 OPS := $(CARGO) run -q -p clerk-sync-ops -- $(if $(ENV),--env $(ENV))
 
-.PHONY: backfill reconcile redrive inspect resync help setup local test fmt lint lint-template lint-openapi build post queue event user events reset me get token watch invoke-webhook invoke-sync invoke-api bench bench-micro bench-peers bench-emulator load load-faults deploy destroy smoke smoke-local cold-start fuzz
+.PHONY: backfill reconcile redrive inspect resync help setup local test fmt lint lint-template lint-openapi build post queue event user events reset me get token watch invoke-webhook invoke-sync invoke-api bench bench-micro bench-peers bench-emulator load load-faults load-tests deploy destroy smoke smoke-local cold-start fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -142,6 +142,10 @@ load: setup ## full-size load test on a fresh local stack: 500 users, 5,000 deli
 load-faults: setup ## the same through a fault proxy (throttling, 5xx, resets, a 10 s outage; OUTAGE=seconds); zero-loss oracle
 	$(CARGO) build --locked --release -p load
 	target/release/load --faults $(if $(OUTAGE),--outage-seconds $(OUTAGE)) $(LOAD_ARGS)
+
+load-tests: setup ## make test's load, fault, poison-redrive and kill -9 tests at full size (LOAD_USERS=500 LOAD_DELIVERIES=5000 by default)
+	$(CARGO) build --locked -p local-stack --bin local-stack
+	LOAD_USERS=$(or $(LOAD_USERS),500) LOAD_DELIVERIES=$(or $(LOAD_DELIVERIES),5000) $(CARGO) test --locked -p load --tests -- --nocapture --test-threads 1
 
 bench: setup ## every benchmark table of BENCHMARKS.md in one run: micro, peers, emulator, cold start, load, load with faults (~45 min the first time, builds included)
 	$(MAKE) bench-micro

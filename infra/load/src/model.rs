@@ -32,6 +32,28 @@ impl Size {
         seed: 16,
     };
 
+    /// This size, or the users and deliveries `LOAD_USERS` and `LOAD_DELIVERIES` ask for: the
+    /// reduced-size tests of `make test` run at full size from `make load-tests`.
+    pub fn or_from_env(self) -> Size {
+        let read = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .filter(|n| *n > 0)
+        };
+        Size {
+            users: read("LOAD_USERS").unwrap_or(self.users),
+            deliveries: read("LOAD_DELIVERIES").unwrap_or(self.deliveries),
+            ..self
+        }
+    }
+
+    /// How long a run of this size may wait for its deliveries to be accepted, and then to
+    /// converge: two minutes, or a fifth of a second per delivery if that is longer.
+    pub fn patience(&self) -> std::time::Duration {
+        std::time::Duration::from_secs((self.deliveries as u64 / 5).max(120))
+    }
+
     /// Distinct events: the deliveries less the duplicates.
     pub fn events(&self) -> usize {
         let events = self.deliveries * 100 / (100 + self.duplicate_percent as usize);

@@ -29,9 +29,9 @@ fn options(size: Size) -> Options {
         retry: Retry {
             first: Duration::from_millis(50),
             max: Duration::from_millis(500),
-            give_up_after: Duration::from_secs(120),
+            give_up_after: size.patience(),
         },
-        converge_timeout: Duration::from_secs(120),
+        converge_timeout: size.patience(),
     }
 }
 
@@ -48,7 +48,8 @@ async fn harness(seed: u64) -> Harness {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_5xx_resets_and_an_outage_lose_nothing_and_every_2xx_was_queued() {
-    let h = harness(SIZE.seed).await;
+    let size = SIZE.or_from_env();
+    let h = harness(size.seed).await;
     let proxy = h.proxy.as_ref().unwrap();
     let mixed = Plan {
         throttle_percent: 8,
@@ -58,7 +59,7 @@ async fn throttling_5xx_resets_and_an_outage_lose_nothing_and_every_2xx_was_queu
         ..Plan::default()
     };
     proxy.set_plan(mixed.clone());
-    let options = options(SIZE);
+    let options = options(size);
     let run = load::run(&h.target, &options);
     let outage = async {
         tokio::time::sleep(Duration::from_millis(800)).await;
@@ -77,7 +78,7 @@ async fn throttling_5xx_resets_and_an_outage_lose_nothing_and_every_2xx_was_queu
 
     assert!(outcome.verdict.converged(), "{}", outcome.verdict);
     assert_eq!(
-        outcome.accepted, SIZE.deliveries,
+        outcome.accepted, size.deliveries,
         "every delivery ends in a 2xx"
     );
     assert_eq!(
@@ -86,7 +87,7 @@ async fn throttling_5xx_resets_and_an_outage_lose_nothing_and_every_2xx_was_queu
         "each 2xx is one SendMessage the emulator acknowledged: a 2xx was queued, a failure was not answered 2xx"
     );
     assert!(
-        outcome.report.attempts > SIZE.deliveries,
+        outcome.report.attempts > size.deliveries,
         "some attempts failed and were retried: {:?}",
         outcome.report.answers
     );
@@ -118,7 +119,8 @@ async fn a_poison_message_is_dead_lettered_and_once_fixed_redriven_and_applied_o
         deliveries: 60,
         seed: 9,
         ..SIZE
-    };
+    }
+    .or_from_env();
     let model = Model::generate(size);
     let (victim, newest) = model
         .finals()

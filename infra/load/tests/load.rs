@@ -2,8 +2,6 @@
 //! through the local stack converge on the model with nothing lost; and the oracle does catch a
 //! lost or wrong record.
 
-use std::time::Duration;
-
 use aws_sdk_dynamodb::types::AttributeValue;
 use load::Options;
 use load::harness::{Harness, Setup};
@@ -20,12 +18,16 @@ pub const REDUCED: Size = Size {
     seed: 42,
 };
 
+fn size() -> Size {
+    REDUCED.or_from_env()
+}
+
 fn options() -> Options {
     Options {
-        size: REDUCED,
+        size: size(),
         concurrency: 16,
         retry: Default::default(),
-        converge_timeout: Duration::from_secs(120),
+        converge_timeout: size().patience(),
     }
 }
 
@@ -36,9 +38,10 @@ async fn shuffled_and_duplicated_deliveries_converge_on_the_model_with_nothing_l
     let outcome = load::run(target, &options()).await.unwrap();
     println!("{}", outcome.report);
     assert!(outcome.verdict.converged(), "{}", outcome.verdict);
-    assert_eq!(outcome.accepted, REDUCED.deliveries);
+    assert_eq!(outcome.accepted, size().deliveries);
     assert_eq!(
-        outcome.report.attempts, REDUCED.deliveries,
+        outcome.report.attempts,
+        size().deliveries,
         "no fault, so every delivery is accepted at its first attempt"
     );
     harness.stop().await;
@@ -51,7 +54,7 @@ async fn the_oracle_counts_a_record_removed_or_rolled_back_behind_the_pipelines_
     let outcome = load::run(target, &options()).await.unwrap();
     assert!(outcome.verdict.converged(), "{}", outcome.verdict);
 
-    let model = Model::generate(REDUCED);
+    let model = Model::generate(size());
     let finals = model.finals();
     let mut live = finals
         .iter()

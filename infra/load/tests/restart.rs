@@ -95,7 +95,8 @@ async fn the_local_stack_killed_mid_run_and_restarted_loses_nothing() {
         duplicate_percent: 10,
         delete_percent: 20,
         seed: 3,
-    };
+    }
+    .or_from_env();
     let model = Model::generate(size);
     let mut sender = Sender::new(
         format!("{base}/webhooks/clerk"),
@@ -105,7 +106,7 @@ async fn the_local_stack_killed_mid_run_and_restarted_loses_nothing() {
     sender.retry = Retry {
         first: Duration::from_millis(100),
         max: Duration::from_millis(500),
-        give_up_after: Duration::from_secs(120),
+        give_up_after: size.patience(),
     };
     let sending = tokio::spawn(async move { sender.send_all(deliveries::plan(&model)).await });
 
@@ -149,9 +150,7 @@ async fn the_local_stack_killed_mid_run_and_restarted_loses_nothing() {
         sdk,
     };
     let model = Model::generate(size);
-    let (verdict, took) = converge(&target, &model, Duration::from_secs(90))
-        .await
-        .unwrap();
+    let (verdict, took) = converge(&target, &model, size.patience()).await.unwrap();
     child.kill().unwrap();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&state);
