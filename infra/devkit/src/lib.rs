@@ -22,8 +22,14 @@ use std::path::PathBuf;
 /// reqwest's rustls without a built-in crypto provider (the functions use aws-lc-rs, which the AWS
 /// SDK links anyway), so the provider is installed first.
 pub fn http_client() -> reqwest::Client {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    install_crypto_provider();
     reqwest::Client::new()
+}
+
+/// Installs aws-lc-rs as the process's rustls crypto provider, once (later calls do nothing):
+/// reqwest's rustls is built without one, and panics building a client otherwise.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
 /// The repository root (this crate lives at `infra/devkit`).

@@ -99,8 +99,7 @@ struct Outcome {
 impl Sender {
     /// A sender with a client that gives up an attempt after 30 s (API Gateway's own limit).
     pub fn new(url: String, secret: String, concurrency: usize) -> Self {
-        // reqwest's rustls is built without a crypto provider (the workspace's is aws-lc-rs).
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        devkit::install_crypto_provider();
         Self {
             http: reqwest::Client::builder()
                 .no_proxy()

@@ -125,7 +125,7 @@ pub async fn forward(
 /// its own (the SDK's timeouts, and long polls of up to 20 s, belong to the caller).
 pub fn forwarding_client() -> reqwest::Client {
     // reqwest's rustls (unused on plain HTTP, but built with the client) needs a crypto provider.
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    crate::install_crypto_provider();
     reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
